@@ -1,0 +1,18 @@
+# Two entry points, each doing its own set-up (see README.md):
+#   make demo   build the environment, then run the main job on the embedded data
+#   make test   build the environment, then lint and run the test suite
+# The environment is cached outside the clone (scripts/env.sh).
+
+PY = .venv/bin/python
+
+.PHONY: env demo test bench
+
+env:
+	@bash scripts/env.sh >/dev/null
+
+demo: env
+	$(PY) -m reldrop3d info
+
+test: env
+	$(PY) -m ruff check reldrop3d tests benchmarks
+	$(PY) -m pytest -q

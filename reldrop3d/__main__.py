@@ -1,0 +1,3 @@
+from reldrop3d.cli import main
+
+raise SystemExit(main())
