@@ -1,0 +1,46 @@
+"""How models read a point-cloud batch."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def cloud_inputs(data, in_channels: int) -> tuple[Tensor | None, Tensor, Tensor, int]:
+    """Split a PyG ``Data``/``Batch`` into ``(features, pos, batch, num_graphs)``.
+
+    ``features`` is ``data.x`` ``[N, in_channels]`` when the model takes extra
+    per-point channels (normals) and ``None`` otherwise (a present ``x`` is
+    then ignored). ``batch`` is ``data.batch`` or zeros for a single cloud;
+    ``num_graphs`` comes from the batch object, so no host sync is needed.
+    """
+    pos = getattr(data, "pos", None)
+    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.size(-1) != 3:
+        got = tuple(pos.shape) if isinstance(pos, Tensor) else type(pos).__name__
+        raise ValueError(f"data.pos must be a [N, 3] tensor, got {got}")
+    batch = getattr(data, "batch", None)
+    if batch is None:
+        batch = torch.zeros(pos.size(0), dtype=torch.long, device=pos.device)
+        num_graphs = 1
+    else:
+        num_graphs = int(getattr(data, "num_graphs", 0) or int(batch.max()) + 1)
+    x = None
+    if in_channels > 0:
+        x = getattr(data, "x", None)
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.size(-1) != in_channels:
+            got = tuple(x.shape) if isinstance(x, Tensor) else None
+            raise ValueError(
+                f"the model was built with in_channels={in_channels}, so data.x must be "
+                f"[N, {in_channels}] (e.g. normals), got {got}"
+            )
+    return x, pos, batch, num_graphs
+
+
+def check_num_classes(num_classes: int) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+
+
+def check_in_channels(in_channels: int) -> None:
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 0:
+        raise ValueError(f"in_channels must be an int >= 0, got {in_channels!r}")

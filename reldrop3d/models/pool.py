@@ -1,0 +1,56 @@
+"""Max and mean reductions over contiguous segments (clouds, or the edges of one centre).
+
+PyG's default CPU path for ``max`` (``scatter_reduce(..., "amax")``) spends
+most of a PointNet step in its backward; ``torch_scatter.segment_csr`` over a
+CSR pointer is 3-4x faster forward plus backward on this CPU (measured:
+0.12 s against 0.51 s for ``[32768, 1024]`` into 32 clouds). It requires the
+index to be sorted, which holds for PyG batch vectors and for the edges that
+:mod:`reldrop3d.ops` returns (ordered by centre). Its backward sends the
+gradient of a maximum to one arg-max element (ties are not split), which
+conserves relevance.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.aggr import Aggregation
+from torch_scatter import segment_csr
+
+
+def index_to_ptr(index: Tensor, size: int) -> Tensor:
+    """Sorted ``index [E]`` with values in ``[0, size)`` -> CSR pointer ``[size + 1]``."""
+    return torch._convert_indices_from_coo_to_csr(index, size)
+
+
+def global_max_pool(x: Tensor, batch: Tensor, size: int) -> Tensor:
+    """``out_b = max_{p in b} x_p``: ``x [N, F]``, sorted ``batch [N]`` -> ``[size, F]``."""
+    return segment_csr(x, index_to_ptr(batch, size), reduce="max")
+
+
+def global_mean_pool(x: Tensor, batch: Tensor, size: int) -> Tensor:
+    """``out_b = mean_{p in b} x_p``: ``x [N, F]``, sorted ``batch [N]`` -> ``[size, F]``."""
+    return segment_csr(x, index_to_ptr(batch, size), reduce="mean")
+
+
+class SortedMaxAggregation(Aggregation):
+    """Max aggregation for message passing whose edges are sorted by target node.
+
+    Drop-in for ``aggr="max"`` in :class:`~torch_geometric.nn.PointNetConv` and
+    :class:`~torch_geometric.nn.EdgeConv` when the ``edge_index`` comes from
+    :mod:`reldrop3d.ops` (target indices ascending). Targets without edges get 0.
+    """
+
+    def forward(
+        self,
+        x: Tensor,
+        index: Tensor | None = None,
+        ptr: Tensor | None = None,
+        dim_size: int | None = None,
+        dim: int = -2,
+    ) -> Tensor:
+        if ptr is None:
+            if index is None or dim_size is None:
+                raise ValueError("SortedMaxAggregation needs index and dim_size, or ptr")
+            ptr = index_to_ptr(index, dim_size)
+        return segment_csr(x, ptr, reduce="max")

@@ -1,0 +1,113 @@
+"""The three model families: shapes, invariances, batching, and that they learn."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from reldrop3d import models
+from tests._clouds import uneven_batch
+
+# small but real: clouds big enough for the PointNet++ neighbourhoods
+NAMES = ["pointnet", "pointnet2", "pointnet2-msg", "dgcnn"]
+
+
+def small(name: str, num_classes: int = 4, **kw):
+    torch.manual_seed(0)
+    if name == "dgcnn":
+        kw.setdefault("k", 8)
+        kw.setdefault("emb_dims", 64)
+    return models.build(name, num_classes, **kw)
+
+
+def warm_bn(model, batch):
+    """Give BatchNorm non-trivial running statistics, then switch to eval."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(batch)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_logits_shape_on_uneven_batch(name):
+    b = uneven_batch((64, 40, 90), seed=1)
+    m = small(name)
+    assert m(b).shape == (3, 4)
+    m.eval()
+    assert m(b).shape == (3, 4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_normals_as_extra_channels(name):
+    b = uneven_batch((50, 70), seed=2, features=3)
+    m = small(name, in_channels=3).eval()
+    assert m(b).shape == (2, 4)
+    with pytest.raises(ValueError, match="in_channels=3"):
+        m(uneven_batch((50,), seed=2))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_permutation_invariance_within_a_cloud(name):
+    b = uneven_batch((80,), seed=3)
+    m = warm_bn(small(name), uneven_batch((80, 60), seed=4))
+    perm = torch.randperm(80, generator=torch.Generator().manual_seed(1))
+    shuffled = Batch.from_data_list([Data(pos=b.pos[perm], y=b.y)])
+    with torch.no_grad():
+        torch.testing.assert_close(m(b), m(shuffled), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batched_equals_alone_in_eval_mode(name):
+    b = uneven_batch((70, 45, 100), seed=5)
+    m = warm_bn(small(name), b)
+    with torch.no_grad():
+        together = m(b)
+        alone = torch.cat([m(Batch.from_data_list([d])) for d in b.to_data_list()])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_few_steps_lower_the_loss(name):
+    g = torch.Generator().manual_seed(0)
+    # two separable classes: flat discs versus tall sticks
+    clouds = []
+    for i in range(8):
+        p = torch.rand(48, 3, generator=g) * 2 - 1
+        p = p * (torch.tensor([1.0, 1.0, 0.05]) if i % 2 else torch.tensor([0.05, 0.05, 1.0]))
+        clouds.append(Data(pos=p, y=torch.tensor([i % 2])))
+    b = Batch.from_data_list(clouds)
+    m = small(name, num_classes=2).train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(m(b), b.y)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
+
+
+def test_pointnet_tnet_option():
+    b = uneven_batch((40, 30), seed=6)
+    m = models.PointNet(4, tnet=True)
+    assert m(b).shape == (2, 4)
+    assert m.aux_loss.ndim == 0 and float(m.aux_loss) >= 0
+
+
+def test_build_rejects_unknown_names_and_bad_arguments():
+    with pytest.raises(ValueError, match="model name must be one of .* got 'resnet'"):
+        models.build("resnet", 10)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2, got 1"):
+        models.PointNet(1)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        models.PointNet2(10, variant="xxl")
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        models.DGCNN(10, k=0)
+
+
+def test_msg_and_ssg_differ_in_structure():
+    assert len(models.build("pointnet2", 10).levels[0].convs) == 1
+    assert len(models.build("pointnet2-msg", 10).levels[0].convs) == 3
