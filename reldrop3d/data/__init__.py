@@ -1,0 +1,45 @@
+"""Datasets and transforms: point clouds as :class:`torch_geometric.data.Data`.
+
+A cloud is ``Data(pos [N, 3] float32, y [1] int64)``, with ``x [N, 3]``
+unit normals and ``part [N]`` int64 part labels where the dataset has them.
+Datasets keep everything in memory after loading and expose ``classes``,
+``num_classes`` and ``up_axis`` (and ``num_parts``, ``part_names`` where
+they have parts).
+
+* :class:`ModelNet40`: four on-disk layouts (h5, ply_hdf5 shards, txt, OFF).
+* :class:`ShapeNetPart`: hdf5 and txt layouts, 16 categories, 50 parts.
+* :class:`SyntheticShapes`: part-labelled shapes built from open3d primitives.
+* :mod:`reldrop3d.data.transforms`: augmentations for a ``Data`` or a ``Batch``.
+
+open3d is imported only when :class:`SyntheticShapes` builds its cache.
+"""
+
+from reldrop3d.data.clouds import PointCloudDataset
+from reldrop3d.data.modelnet import ModelNet40
+from reldrop3d.data.paths import default_data_root
+from reldrop3d.data.shapenet import ShapeNetPart
+from reldrop3d.data.synthetic import SyntheticShapes
+from reldrop3d.data.transforms import (
+    Compose,
+    NormalizeUnitSphere,
+    RandomJitter,
+    RandomRotate,
+    RandomScale,
+    RandomShift,
+    RandomSubsample,
+)
+
+__all__ = [
+    "Compose",
+    "ModelNet40",
+    "NormalizeUnitSphere",
+    "PointCloudDataset",
+    "RandomJitter",
+    "RandomRotate",
+    "RandomScale",
+    "RandomShift",
+    "RandomSubsample",
+    "ShapeNetPart",
+    "SyntheticShapes",
+    "default_data_root",
+]
