@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from reldrop3d.models.batchnorm import recalibrate_batchnorm
 from reldrop3d.models.dgcnn import DGCNN
 from reldrop3d.models.pointnet import PointNet
 from reldrop3d.models.pointnet2 import PointNet2, SetAbstraction
@@ -33,4 +34,12 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     return MODELS[name](num_classes, **kwargs)
 
 
-__all__ = ["DGCNN", "MODELS", "PointNet", "PointNet2", "SetAbstraction", "build"]
+__all__ = [
+    "DGCNN",
+    "MODELS",
+    "PointNet",
+    "PointNet2",
+    "SetAbstraction",
+    "build",
+    "recalibrate_batchnorm",
+]

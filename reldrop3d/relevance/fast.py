@@ -1,0 +1,179 @@
+r"""A fast path for the LRP rules of a :class:`~reldrop3d.relevance.rulemaps.RuleMap`.
+
+zennit's hooks recompute each layer's forward inside the backward pass
+(``torch.autograd.grad`` on a re-run of the module). For the rules used
+here the backward can be written in closed form from tensors the forward
+already has, so this path attaches autograd functions instead:
+
+- epsilon:
+  :math:`R_{in} = x \odot \big(W^\top \tfrac{R_{out}}{z + \epsilon\,\mathrm{sign}(z)}\big)`
+  with :math:`z = Wx + b` the layer's own output (saved, not recomputed);
+- flat: :math:`R_{in,i} = \sum_j R_{out,j} / (n_{in} + \epsilon)` for every input ``i``;
+- w-square:
+  :math:`R_{in} = (W \odot W)^\top \tfrac{R_{out}}{(W\odot W)\mathbf{1} + b^2 + \epsilon}`;
+- pass (activations): relevance goes through unchanged.
+
+The canonizers (difference folds, batch-norm merges that take the norm out
+of the network) are the same objects as in the zennit composite, so both
+paths run the same forward. The stabiliser is zennit's (``z + eps`` for
+``z >= 0``, ``z - eps`` below), so both paths give the same relevance
+(tested to 1e-5); zennit stays the reference and the way to use any other
+rule. One forward and one input-only backward, about the
+cost of a plain training step's forward and input backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor
+from zennit.core import RemovableHandleList
+from zennit.rules import Epsilon, Flat, Pass, WSquare
+
+from reldrop3d.relevance.rulemaps import RuleMap
+
+
+def stabilize(z: Tensor, epsilon: float) -> Tensor:
+    """``z + epsilon * sign(z)`` with sign(0) = +1, as zennit's default stabiliser.
+
+    Written as ``copysign(|z| + eps, z)`` (three passes instead of six); it
+    differs from zennit only at ``z = -0.0``.
+    """
+    return z.abs().add_(epsilon).copysign_(z)
+
+
+class _Epsilon(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, z: Tensor, weight: Tensor, epsilon: float) -> Tensor:
+        ctx.save_for_backward(x, z, weight)
+        ctx.epsilon = epsilon
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx, relevance: Tensor):
+        x, z, weight = ctx.saved_tensors
+        s = torch.div(relevance, stabilize(z, ctx.epsilon))
+        return (s @ weight).mul_(x), None, None, None
+
+
+class _Flat(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, z: Tensor, epsilon: float) -> Tensor:
+        ctx.shape = x.shape
+        ctx.epsilon = epsilon
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx, relevance: Tensor):
+        n_in = ctx.shape[-1]
+        total = relevance.sum(-1, keepdim=True) / (n_in + ctx.epsilon)
+        return total.expand(ctx.shape).contiguous(), None, None
+
+
+class _WSquare(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx, x: Tensor, z: Tensor, weight: Tensor, bias: Tensor | None, epsilon: float
+    ) -> Tensor:
+        w2 = weight.square()
+        denom = w2.sum(1) + (bias.square() if bias is not None else 0.0)
+        ctx.save_for_backward(w2, stabilize(denom, epsilon))
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx, relevance: Tensor):
+        w2, denom = ctx.saved_tensors
+        return (relevance / denom) @ w2, None, None, None, None
+
+
+class _Pass(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, relevance: Tensor):
+        return relevance, None
+
+
+def _stabilizer_epsilon(rule) -> float:
+    """The epsilon of a zennit rule built with a float stabiliser (the default)."""
+    fn = rule.gradient_mapper
+    for cell in fn.__closure__ or ():
+        eps = getattr(cell.cell_contents, "epsilon", None)
+        if (
+            isinstance(eps, float)
+            and not getattr(cell.cell_contents, "clip", False)
+            and not getattr(cell.cell_contents, "norm_scale", False)
+        ):
+            return eps
+    raise NotImplementedError("the fast LRP path supports float stabilisers only")
+
+
+def _hook_for(rule):
+    """A forward hook replacing a module's output by the fast-rule function, or ``None``."""
+    if isinstance(rule, Pass):
+
+        def hook(module, inputs, output):
+            x = inputs[0]
+            return _Pass.apply(x, output) if x.requires_grad else output
+
+        return hook
+    if type(rule) not in (Epsilon, Flat, WSquare):
+        return None
+    eps = _stabilizer_epsilon(rule)
+
+    def hook(module, inputs, output):
+        x = inputs[0]
+        if not x.requires_grad:
+            return output
+        if isinstance(rule, Epsilon):
+            return _Epsilon.apply(x, output, module.weight, eps)
+        if isinstance(rule, Flat):
+            return _Flat.apply(x, output, eps)
+        return _WSquare.apply(x, output, module.weight, getattr(module, "bias", None), eps)
+
+    return hook
+
+
+def supports(rules: RuleMap) -> bool:
+    """Whether every rule of the map has a fast implementation."""
+    return all(
+        type(r) in (Epsilon, Flat, WSquare, Pass) and (isinstance(r, Pass) or _has_float_eps(r))
+        for r in rules.rules.values()
+    )
+
+
+def _has_float_eps(rule) -> bool:
+    try:
+        _stabilizer_epsilon(rule)
+    except NotImplementedError:
+        return False
+    return True
+
+
+@contextmanager
+def fast_lrp(model: torch.nn.Module, rules: RuleMap) -> Iterator[torch.nn.Module]:
+    """Apply the map's canonizers and fast rules to ``model`` for the duration of the block.
+
+    Inside, the gradient of an output with respect to the input is its LRP
+    relevance under ``rules``. Everything is reverted on exit, exceptions included.
+    """
+    if not supports(rules):
+        raise NotImplementedError("this rule map has rules without a fast implementation")
+    handles = RemovableHandleList()
+    try:
+        for canonizer in rules.canonizers():
+            handles += canonizer.apply(model)
+        modules = dict(model.named_modules())
+        for name, rule in rules.rules.items():
+            if name not in modules:
+                raise KeyError(f"the rule map names a module {name!r} that the model does not have")
+            hook = _hook_for(rule)
+            if hook is not None:
+                handles.append(modules[name].register_forward_hook(hook))
+        yield model
+    finally:
+        handles.remove()
