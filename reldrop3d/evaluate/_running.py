@@ -1,0 +1,109 @@
+"""Running a model over a data loader: eval mode, devices, seeds, class names."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode and restore every submodule's mode afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def resolve_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    """``device``, else the device of the model's first parameter or buffer, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def batches(loader: Iterable, device: torch.device) -> Iterator:
+    """The loader's batches, moved to ``device``."""
+    for batch in loader:
+        yield batch.to(device)
+
+
+def labels_of(batch) -> Tensor:
+    """Class label per cloud ``[num_graphs]`` (``batch.y`` flattened)."""
+    y = getattr(batch, "y", None)
+    if not isinstance(y, Tensor):
+        raise ValueError("every batch must carry class labels y [num_graphs], got none")
+    return y.view(-1).long()
+
+
+def derived_seed(seed: int, *keys: object) -> int:
+    """A 63-bit seed from ``seed`` and ``keys``, the same in every process and run."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    text = "/".join(str(k) for k in (seed, *keys)).encode()
+    return (zlib.crc32(text) << 31 | zlib.crc32(text[::-1])) & ((1 << 63) - 1)
+
+
+def seeded(seed: int, device: torch.device, *keys: object) -> torch.Generator:
+    """A generator on ``device`` seeded with :func:`derived_seed` of ``(seed, *keys)``."""
+    return torch.Generator(device=device).manual_seed(derived_seed(seed, *keys))
+
+
+def base_seed(seed: int | None, generator: torch.Generator | None) -> int:
+    """``seed``; with a ``generator`` instead, one seed drawn from it."""
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+            )
+        return int(
+            torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()
+        )
+    return 0 if seed is None else seed
+
+
+def class_names(loader: Iterable, num_classes: int) -> list[str]:
+    """``loader.dataset.classes`` when it has ``num_classes`` names, else ``"0", "1", ...``."""
+    names = getattr(getattr(loader, "dataset", None), "classes", None)
+    if names is not None and len(names) == num_classes:
+        return [str(n) for n in names]
+    return [str(i) for i in range(num_classes)]
+
+
+def num_classes_of(model: nn.Module, loader: Iterable, num_classes: int | None) -> int | None:
+    """``num_classes``, else the model's or the dataset's ``num_classes`` (``None`` if neither)."""
+    if num_classes is not None:
+        return int(num_classes)
+    for owner in (model, getattr(loader, "dataset", None)):
+        value = getattr(owner, "num_classes", None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+#: A relevance method name of :func:`reldrop3d.relevance.point_relevance`, or a
+#: callable ``(model, batch) -> relevance [P]``.
+Relevance = str | Callable[[nn.Module, object], Tensor]
+
+
+def relevance_function(method: Relevance, relevance_kwargs: dict | None) -> Callable:
+    """``(model, batch, target, generator) -> relevance [P]`` for a method name or a callable."""
+    if callable(method):
+        return lambda model, batch, target, generator: method(model, batch)
+    from reldrop3d.relevance import METHODS, point_relevance
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} or a callable, got {method!r}")
+    kwargs = dict(relevance_kwargs or {})
+    return lambda model, batch, target, generator: point_relevance(
+        model, batch, target=target, method=method, generator=generator, **kwargs
+    )

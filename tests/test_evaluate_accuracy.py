@@ -1,0 +1,200 @@
+"""Accuracy metrics, evaluate(), corruption_accuracy() and ModelNet-C's mCE / RmCE."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+from torch_geometric.utils import scatter
+
+from reldrop3d.evaluate import (
+    CORRUPTIONS,
+    MODELNET_C_DGCNN,
+    class_accuracies,
+    confusion_matrix,
+    corruption_accuracy,
+    corruption_errors,
+    evaluate,
+    mce,
+    mean_class_accuracy,
+    overall_accuracy,
+    per_class_table,
+    relative_corruption_errors,
+    rmce,
+    robustness_summary,
+)
+
+
+class Oracle(nn.Module):
+    """Predicts the per-cloud attribute ``guess``."""
+
+    num_classes = 3
+
+    def forward(self, batch) -> torch.Tensor:
+        return nn.functional.one_hot(batch.guess.view(-1), 3).float()
+
+
+class CountsPoints(nn.Module):
+    """Class 1 when a cloud has at least 256 points, else class 0."""
+
+    num_classes = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, batch) -> torch.Tensor:
+        n = scatter(torch.ones_like(batch.pos[:, 0]), batch.batch, 0, batch.num_graphs)
+        score = n - 255.5 + self.dummy
+        return torch.stack([-score, score], dim=1)
+
+
+def test_metrics_on_known_predictions():
+    target = torch.tensor([0, 0, 0, 1, 1, 2])
+    pred = torch.tensor([0, 0, 1, 1, 0, 0])
+    assert overall_accuracy(pred, target) == pytest.approx(3 / 6)
+    acc = class_accuracies(pred, target, 4)
+    assert acc[:3].tolist() == pytest.approx([2 / 3, 1 / 2, 0.0]) and acc[3].isnan()
+    assert mean_class_accuracy(pred, target, 4) == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
+    cm = confusion_matrix(pred, target, 3)
+    assert cm.tolist() == [[2, 1, 0], [1, 1, 0], [1, 0, 0]]
+    table = per_class_table(pred, target, ["a", "b", "c", "d"])
+    assert table["a"] == {"accuracy": 2 / 3, "correct": 2, "count": 3}
+    assert table["d"] == {"accuracy": None, "correct": 0, "count": 0}
+    with pytest.raises(ValueError, match="same shape"):
+        overall_accuracy(pred, target[:3])
+    with pytest.raises(TypeError, match="pred"):
+        overall_accuracy(pred.float(), target)
+
+
+def _loader(guesses, labels, batch_size=4):
+    data = [
+        Data(pos=torch.randn(8, 3), y=torch.tensor([y]), guess=torch.tensor([g]))
+        for g, y in zip(guesses, labels)
+    ]
+    return DataLoader(data, batch_size=batch_size)
+
+
+def test_evaluate_returns_json_and_restores_mode():
+    model = Oracle().train()
+    loader = _loader([0, 1, 2, 2, 1], [0, 1, 2, 1, 0])
+    result = evaluate(model, loader, names=["x", "y", "z"])
+    assert model.training
+    assert result["oa"] == pytest.approx(3 / 5)
+    assert result["macc"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
+    assert result["num_samples"] == 5
+    assert result["per_class"]["z"] == {"accuracy": 1.0, "correct": 1, "count": 1}
+    json.dumps(result)
+
+
+def _count_loader(n_points=256, clouds=6):
+    g = torch.Generator().manual_seed(0)
+    data = [
+        Data(pos=torch.randn(n_points, 3, generator=g), y=torch.tensor([1])) for _ in range(clouds)
+    ]
+    return DataLoader(data, batch_size=4)
+
+
+def test_corruption_accuracy_known_answers():
+    """A point-counting model is right exactly when the corruption keeps or adds points."""
+    result = corruption_accuracy(CountsPoints(), _count_loader(), seed=3)
+    json.dumps(result)
+    assert result["clean"] == {"oa": 1.0, "macc": 1.0}
+    assert result["levels"] == [0, 1, 2, 3, 4] and result["seed"] == 3
+    expected = {
+        "jitter": 1.0,
+        "scale": 1.0,
+        "rotate": 1.0,
+        "add_global": 1.0,
+        "add_local": 1.0,
+        "drop_global": 0.0,
+        "drop_local": 0.0,
+    }
+    for name, oa in expected.items():
+        assert result["corruptions"][name]["oa"] == [oa] * 5, name
+        assert result["corruptions"][name]["mean_oa"] == oa
+    assert result["mean_oa"] == pytest.approx(5 / 7)
+
+
+def test_corruption_accuracy_is_seeded_and_order_independent():
+    """Each (corruption, level) draws from its own stream: same seed, same numbers."""
+    model = CountsPoints()
+    g = torch.Generator().manual_seed(0)
+    data = [
+        Data(pos=torch.randn(int(n), 3, generator=g), y=torch.tensor([1]))
+        for n in torch.randint(300, 360, (8,), generator=g)
+    ]
+    loader = DataLoader(data, batch_size=3)
+    subset = {"drop_global": CORRUPTIONS["drop_global"]}
+    full = corruption_accuracy(model, loader, seed=1)
+    alone = corruption_accuracy(model, loader, subset, levels=[1, 2], seed=1, clean=False)
+    again = corruption_accuracy(model, loader, subset, levels=[1, 2], seed=1, clean=False)
+    assert alone == again
+    assert (
+        alone["corruptions"]["drop_global"]["oa"] == full["corruptions"]["drop_global"]["oa"][1:3]
+    )
+    assert "clean" not in alone
+
+
+def test_mce_of_a_run_against_itself_is_one():
+    result = corruption_accuracy(CountsPoints(), _count_loader(clouds=4), seed=0)
+    assert mce(result, result) == pytest.approx(1.0)
+    assert rmce(result, result) == pytest.approx(1.0)
+    summary = robustness_summary(result, result)
+    assert summary["undefined"] == [] and summary["unmatched"] == []
+    assert all(v == pytest.approx(1.0) for v in summary["ce"].values())
+    assert mce(MODELNET_C_DGCNN, MODELNET_C_DGCNN) == pytest.approx(1.0)
+    assert rmce(MODELNET_C_DGCNN) == pytest.approx(1.0)
+
+
+def test_published_dgcnn_reference():
+    assert MODELNET_C_DGCNN == {
+        "clean": 0.926,
+        "scale": 0.906,
+        "jitter": 0.684,
+        "rotate": 0.785,
+        "drop_global": 0.752,
+        "drop_local": 0.793,
+        "add_global": 0.705,
+        "add_local": 0.725,
+    }
+    assert set(MODELNET_C_DGCNN) - {"clean"} == set(CORRUPTIONS)
+
+
+def test_ce_and_rce_by_hand():
+    ours = {"clean": 0.9, "jitter": 0.8, "rotate": 0.7}
+    ref = {"clean": 0.95, "jitter": 0.6, "rotate": 0.8}
+    assert corruption_errors(ours, ref) == pytest.approx({"jitter": 0.2 / 0.4, "rotate": 1.5})
+    rce = relative_corruption_errors(ours, ref)
+    assert rce == pytest.approx({"jitter": 0.1 / 0.35, "rotate": 0.2 / 0.15})
+    assert mce(ours, ref) == pytest.approx((0.5 + 1.5) / 2)
+
+
+def test_division_by_zero_rule():
+    """0/0 counts as 1 (as good as the reference); x/0 is undefined and left out of the mean."""
+    ref = {"clean": 1.0, "jitter": 1.0, "rotate": 0.5, "scale": 0.9}
+    ours = {"clean": 1.0, "jitter": 1.0, "rotate": 0.75, "scale": 0.8}
+    ce = corruption_errors(ours, ref)
+    assert ce["jitter"] == 1.0 and ce["rotate"] == pytest.approx(0.5)
+    ours_bad = {**ours, "jitter": 0.9}
+    assert corruption_errors(ours_bad, ref)["jitter"] is None
+    assert mce(ours_bad, ref) == pytest.approx((0.5 + 2.0) / 2)
+    summary = robustness_summary(ours_bad, ref)
+    assert summary["undefined"] == ["jitter"]
+    json.dumps(summary)
+    assert mce({"jitter": 0.5}, {"jitter": 1.0}) is None
+
+
+def test_unmatched_and_bad_references():
+    ours = {"clean": 0.9, "jitter": 0.8, "cutout": 0.7}
+    assert robustness_summary(ours)["unmatched"] == ["cutout"]
+    with pytest.raises(ValueError, match="share no corruption"):
+        mce({"cutout": 0.5})
+    with pytest.raises(ValueError, match="clean"):
+        rmce({"jitter": 0.5})
+    with pytest.raises(TypeError, match="reference"):
+        mce(ours, [0.1])
