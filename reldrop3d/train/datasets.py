@@ -1,0 +1,115 @@
+"""Datasets of a run from the ``--data`` specification, and deterministic epoch loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Sampler
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+from reldrop3d.train.config import ConfigError, TrainConfig
+
+
+class Indexed(Dataset):
+    """A dataset whose items also carry their index as ``idx [1]``.
+
+    The relevance cache (``--reldrop-every``) keys cached relevance by this
+    index and by the position of each point in the item.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> Data:
+        data = self.dataset[i]
+        data.idx = torch.tensor([i])
+        return data
+
+
+def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+    """``(train, test)`` for ``cfg.data``: synthetic, ``modelnet40[:PATH]``, ``shapenet[:PATH]``.
+
+    A path may be a layout folder or its parent; without one, real datasets
+    are looked for under ``$RELDROP3D_DATA``. Points are the first
+    ``num_points`` of each stored cloud, the same in every epoch (random
+    augmentation is applied to batches in the training step), which is what
+    keeps cached relevance aligned with the points.
+    """
+    from reldrop3d.data import ModelNet40, ShapeNetPart, SyntheticShapes, default_data_root
+
+    kind, _, path = cfg.data.partition(":")
+    if kind == "synthetic":
+        if path:
+            raise ConfigError(f"data 'synthetic' takes no path; got {cfg.data!r}")
+        spc = cfg.samples_per_class or None
+        test_spc = max(1, spc // 4) if spc else None
+        return (
+            SyntheticShapes("train", cfg.num_points, spc, seed=0, use_normals=cfg.use_normals),
+            SyntheticShapes("test", cfg.num_points, test_spc, seed=0, use_normals=cfg.use_normals),
+        )
+    if kind == "modelnet40":
+        root = Path(path) if path else default_data_root() / "modelnet40_1024"
+        cls, splits = ModelNet40, ("train", "test")
+    elif kind == "shapenet":
+        root = Path(path) if path else default_data_root()
+        cls, splits = ShapeNetPart, ("trainval", "test")
+    else:  # validated before
+        raise ConfigError(f"unknown data {cfg.data!r}")
+    if not root.exists():
+        raise ConfigError(f"data path {root} does not exist")
+    return tuple(
+        cls(root, s, num_points=cfg.num_points, use_normals=cfg.use_normals) for s in splits
+    )
+
+
+class EpochSampler(Sampler[int]):
+    """The order of one epoch: a permutation drawn from ``(seed, epoch)``, sharded by rank.
+
+    Deterministic given its arguments, so a resumed run sees the same order;
+    ``start`` skips the first items of the shard (resuming mid-epoch). With
+    ``world_size`` ranks the permutation is padded by wrapping around to a
+    multiple of ``world_size`` and rank ``r`` takes items ``r, r + W, ...``,
+    as ``DistributedSampler`` does.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        epoch: int,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+    ):
+        self.size, self.seed, self.epoch, self.shuffle = size, seed, epoch, shuffle
+        self.rank, self.world_size, self.start = rank, world_size, start
+
+    def order(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.size, generator=g).tolist()
+        else:
+            order = list(range(self.size))
+        total = -(-self.size // self.world_size) * self.world_size
+        order = (order * 2)[:total] if total > self.size else order
+        return order[self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.start :])
+
+    def __len__(self) -> int:
+        return max(0, len(self.order()) - self.start)
+
+
+def epoch_loader(
+    dataset: Dataset, batch_size: int, sampler: Sampler, drop_last: bool = False
+) -> DataLoader:
+    """A PyG ``DataLoader`` over ``dataset`` in ``sampler``'s order (single process)."""
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)

@@ -1,0 +1,478 @@
+"""The training loop: explain, drop, augment, step; evaluate, checkpoint, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch_geometric.loader import DataLoader
+from tqdm.auto import tqdm
+
+from reldrop3d.drop import RandomPointDropout, RelDrop
+from reldrop3d.evaluate.accuracy import mean_class_accuracy, overall_accuracy, per_class_table
+from reldrop3d.models import build
+from reldrop3d.relevance import point_relevance
+from reldrop3d.train.augment import build_augment
+from reldrop3d.train.batches import select_clouds
+from reldrop3d.train.cache import RelevanceCache
+from reldrop3d.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reldrop3d.train.clock import PhaseClock
+from reldrop3d.train.config import ConfigError, TrainConfig, to_toml
+from reldrop3d.train.datasets import EpochSampler, Indexed, build_datasets
+from reldrop3d.train.distributed import World, all_reduce_sum, any_rank, barrier, init_world
+from reldrop3d.train.plots import plot_curves
+
+CHECKPOINT_VERSION = 1
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message says where and what was kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised after a requested stop (Ctrl-C) once ``last.pt`` holds the exact state."""
+
+
+def bn_momentum(epoch: int) -> float:
+    """Batch-norm momentum of an epoch: 0.1, halved every 20 epochs, at least 0.01 (published)."""
+    return max(0.01, 0.1 * 0.5 ** (epoch // 20))
+
+
+def epoch_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
+    """Seed of one random stream of one epoch on one rank (streams: 0 torch, 1 drop, 2 augment)."""
+    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729 + stream * 15_485_863) % (2**63)
+
+
+class Trainer:
+    r"""Trains a point-cloud classifier with RelDrop, random point dropout, or neither.
+
+    Each step: (1) explain the current model on the batch (eval mode, input
+    gradients only: no parameter gradient, no batch-norm statistics
+    touched; see :func:`~reldrop3d.relevance.point_relevance`) for the
+    ground-truth class; (2) drop points (:class:`~reldrop3d.RelDrop` or
+    :class:`~reldrop3d.RandomPointDropout`); (3) scale, shift, jitter and
+    rotate what is left; (4) take the optimiser step in train mode on the
+    dropped batch. With ``reldrop_every = K > 1`` the relevance of a sample
+    is recomputed once every ``K`` epochs and otherwise read from a
+    :class:`~reldrop3d.train.cache.RelevanceCache`.
+
+    Every epoch is evaluated on the test set; ``cfg.out`` receives
+    ``config.toml``, ``metrics.jsonl`` (a line per epoch), ``last.pt`` and
+    ``best.pt`` (written atomically), ``per_class.json`` (best epoch) and
+    ``curves.png``. Random streams are re-seeded from ``(seed, epoch, rank)``
+    at each epoch and their states saved with the position in the epoch, so
+    a run resumed from ``last.pt`` (also one stopped mid-epoch by Ctrl-C)
+    continues exactly as the uninterrupted run would.
+
+    Args:
+        cfg: the run's configuration (validated here).
+        train_set, test_set: datasets to use instead of building them from ``cfg.data``.
+        resume: continue the run in ``cfg.out`` from its ``last.pt``.
+        progress: show tqdm progress bars and per-epoch lines.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train_set=None,
+        test_set=None,
+        *,
+        resume: bool = False,
+        progress: bool = True,
+    ):
+        self.cfg = cfg.validate()
+        self.out = Path(cfg.out)
+        self.progress = progress
+        self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {cfg.device!r} requested but CUDA is not available")
+        self.world: World = init_world(cfg.device)
+        if self.world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)
+            torch.cuda.set_device(self.device)
+
+        if train_set is None or test_set is None:
+            train_set, test_set = build_datasets(cfg)
+        self.train_set, self.test_set = Indexed(train_set), test_set
+        self.classes = list(getattr(train_set, "classes", range(train_set.num_classes)))
+        self.num_classes = len(self.classes)
+        self.in_channels = 3 if cfg.use_normals else 0
+        self.up_axis = int(getattr(train_set, "up_axis", 2))
+
+        torch.manual_seed(cfg.seed)
+        self.core = build(
+            cfg.model, self.num_classes, in_channels=self.in_channels, **cfg.model_kwargs
+        ).to(self.device)
+        self.model = self.core
+        if self.world.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.core, device_ids=ids)
+        self.optimizer = torch.optim.Adam(
+            self.core.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        if cfg.scheduler == "step":
+            self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 20, gamma=0.7)
+        elif cfg.scheduler == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=cfg.epochs, eta_min=cfg.lr * 0.01
+            )
+        else:
+            self.scheduler = None
+
+        self.drop_gen = torch.Generator(device=self.device)
+        self.aug_gen = torch.Generator(device=self.device)
+        if cfg.augment == "reldrop":
+            self.dropper = RelDrop(
+                cfg.alpha, cfg.beta, cfg.mode, cfg.fill, cfg.min_points, generator=self.drop_gen
+            )
+        elif cfg.augment == "random":
+            self.dropper = RandomPointDropout(cfg.max_ratio, cfg.fill, generator=self.drop_gen)
+        else:
+            self.dropper = None
+        self.augment = build_augment(cfg, self.up_axis, self.aug_gen)
+        self.cache = None
+        if cfg.augment == "reldrop" and cfg.reldrop_every > 1:
+            sizes = train_set.sizes if hasattr(train_set, "sizes") else None
+            max_points = int(sizes.max()) if sizes is not None else cfg.num_points
+            self.cache = RelevanceCache(len(train_set), max_points, cfg.reldrop_every, self.device)
+
+        self.clock = PhaseClock(self.device)
+        self.epoch, self.batch_in_epoch = 0, 0
+        self.running = self._zero_running()
+        self.history: list[dict] = []
+        self.best = {"test_oa": -1.0, "epoch": -1}
+        self._stop = False
+        if resume:
+            self._resume()
+
+    # ------------------------------------------------------------------ state
+    @staticmethod
+    def _zero_running() -> dict[str, float]:
+        return {
+            "loss": 0.0,
+            "correct": 0.0,
+            "clouds": 0.0,
+            "points_in": 0.0,
+            "points_out": 0.0,
+            "batches": 0.0,
+        }
+
+    def state_dict(self) -> dict:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "model": self.core.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "running": dict(self.running),
+            "clock": self.clock.totals(),
+            "history": self.history,
+            "best": dict(self.best),
+            "config": self.cfg.to_dict(),
+            "classes": self.classes,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "rng": rng_state(),
+            "generators": {"drop": self.drop_gen.get_state(), "augment": self.aug_gen.get_state()},
+            "cache": self.cache.state_dict() if self.cache is not None else None,
+        }
+
+    def _resume(self) -> None:
+        path = self.out / "last.pt"
+        state = load_checkpoint(path, map_location="cpu")
+        saved = state["config"]
+        for key in ("model", "data", "num_points", "use_normals", "model_kwargs"):
+            if saved.get(key) != getattr(self.cfg, key):
+                raise ConfigError(
+                    f"cannot resume {path}: it was trained with {key}={saved.get(key)!r}, "
+                    f"not {getattr(self.cfg, key)!r}"
+                )
+        if state["num_classes"] != self.num_classes:
+            raise ConfigError(
+                f"cannot resume {path}: {state['num_classes']} classes, "
+                f"the data has {self.num_classes}"
+            )
+        self.core.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
+        self.running = state["running"]
+        self.clock.reset(state["clock"])
+        self.history, self.best = state["history"], state["best"]
+        if self.cache is not None and state["cache"] is not None:
+            self.cache.load_state_dict(state["cache"])
+        if self.batch_in_epoch > 0:  # stopped mid-epoch: continue the exact random streams
+            set_rng_state(state["rng"])
+            self.drop_gen.set_state(state["generators"]["drop"])
+            self.aug_gen.set_state(state["generators"]["augment"])
+        if self.world.main:
+            self._write_metrics()
+
+    # ------------------------------------------------------------------ files
+    def _write_metrics(self) -> None:
+        path = self.out / "metrics.jsonl"
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(h) + "\n" for h in self.history))
+        tmp.replace(path)
+
+    def _save(self, name: str) -> None:
+        if self.world.main:
+            save_checkpoint(self.state_dict(), self.out / name)
+
+    # ------------------------------------------------------------------ steps
+    def _relevance(self, batch, epoch: int) -> Tensor:
+        method = self.cfg.relevance
+        if self.cache is None:
+            return point_relevance(self.core, batch, method=method, generator=self.drop_gen)
+        idx = batch.idx
+        due = self.cache.due(idx, epoch)
+        if bool(due.all()):
+            r = point_relevance(self.core, batch, method=method, generator=self.drop_gen)
+            self.cache.put(idx, batch.batch, batch.ptr, r, epoch)
+            return r
+        r = self.cache.get(idx, batch.batch, batch.ptr)
+        if bool(due.any()):
+            sub = select_clouds(batch, due)
+            fresh = point_relevance(self.core, sub, method=method, generator=self.drop_gen)
+            self.cache.put(sub.idx, sub.batch, sub.ptr, fresh, epoch)
+            r[due[batch.batch]] = fresh
+        return r
+
+    def train_step(self, batch, epoch: int) -> Tensor:
+        """One step on ``batch`` (on the device); returns the loss (a 0-dim tensor)."""
+        y = batch.y.view(-1)
+        points_in = batch.num_nodes
+        t0 = self.clock.stamp()
+        if isinstance(self.dropper, RelDrop):
+            relevance = self._relevance(batch, epoch)
+            t1 = self.clock.stamp()
+            batch = self.dropper(batch, relevance)
+        else:
+            t1 = t0
+            if self.dropper is not None:
+                batch = self.dropper(batch)
+        batch = self.augment(batch)
+        t2 = self.clock.stamp()
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.model(batch)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        aux = getattr(self.core, "aux_loss", None)
+        if isinstance(aux, Tensor) and aux.requires_grad:
+            loss = loss + aux
+        if not bool(torch.isfinite(loss)):
+            raise TrainingError(
+                f"loss is {float(loss.detach())} at epoch {epoch + 1}, "
+                f"batch {self.batch_in_epoch + 1}; "
+                f"stopped. The last good checkpoint is {self.out / 'last.pt'}"
+                + (f" (after epoch {self.history[-1]['epoch']})" if self.history else " (none yet)")
+            )
+        loss.backward()
+        self.optimizer.step()
+        t3 = self.clock.stamp()
+        self.clock.add("relevance", t0, t1)
+        self.clock.add("drop", t1, t2)
+        self.clock.add("step", t2, t3)
+        with torch.no_grad():
+            n = y.numel()
+            self.running["loss"] += float(loss.detach()) * n
+            self.running["correct"] += float((logits.argmax(-1) == y).sum())
+            self.running["clouds"] += n
+            self.running["points_in"] += points_in
+            self.running["points_out"] += batch.num_nodes
+            self.running["batches"] += 1
+        return loss.detach()
+
+    @torch.no_grad()
+    def evaluate(self, dataset=None) -> dict:
+        """Loss, overall and mean class accuracy, per-class table on ``dataset`` (the test set)."""
+        dataset = self.test_set if dataset is None else dataset
+        loader = DataLoader(dataset, batch_size=self.cfg.eval_batch_size, shuffle=False)
+        self.core.eval()
+        preds, targets, loss = [], [], 0.0
+        for batch in loader:
+            batch = batch.to(self.device)
+            logits = self.core(batch)
+            y = batch.y.view(-1)
+            loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+            preds.append(logits.argmax(-1).cpu())
+            targets.append(y.cpu())
+        pred, target = torch.cat(preds), torch.cat(targets)
+        return {
+            "loss": loss / target.numel(),
+            "oa": overall_accuracy(pred, target),
+            "macc": mean_class_accuracy(pred, target, self.num_classes),
+            "per_class": per_class_table(pred, target, self.classes),
+        }
+
+    # ------------------------------------------------------------------ loop
+    def request_stop(self) -> None:
+        """Ask the loop to save ``last.pt`` and stop after the current step (what Ctrl-C does)."""
+        self._stop = True
+
+    def _seed(self, epoch: int) -> None:
+        rank = self.world.rank
+        torch.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 0))
+        self.drop_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 1))
+        self.aug_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 2))
+
+    def _train_epoch(self, epoch: int) -> None:
+        if self.batch_in_epoch == 0:
+            self._seed(epoch)
+            self.running = self._zero_running()
+            self.clock.reset()
+        for m in self.core.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.momentum = bn_momentum(epoch)
+        bs = self.cfg.batch_size
+        sampler = EpochSampler(
+            len(self.train_set),
+            self.cfg.seed,
+            epoch,
+            True,
+            self.world.rank,
+            self.world.size,
+            start=self.batch_in_epoch * bs,
+        )
+        # its own generator: creating the iterator must not draw from the global stream
+        loader = DataLoader(
+            self.train_set,
+            batch_size=bs,
+            sampler=sampler,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(epoch),
+        )
+        total = len(sampler.order()) // bs
+        with tqdm(
+            loader,
+            total=total,
+            initial=self.batch_in_epoch,
+            leave=False,
+            desc=f"epoch {epoch + 1}",
+            disable=not (self.progress and self.world.main),
+            unit="batch",
+            dynamic_ncols=True,
+        ) as batches:
+            for batch in batches:
+                loss = self.train_step(batch.to(self.device), epoch)
+                self.batch_in_epoch += 1
+                batches.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+                if any_rank(self._stop, self.device, self.world):
+                    self._save("last.pt")
+                    raise Interrupted(f"stopped at epoch {epoch + 1}, batch {self.batch_in_epoch}")
+
+    def _end_epoch(self, epoch: int, started: float) -> dict:
+        r = all_reduce_sum(self.running, self.device, self.world)
+        times = all_reduce_sum(self.clock.totals(), self.device, self.world)
+        clouds = max(r["clouds"], 1.0)
+        t_eval = time.perf_counter()
+        ev = (
+            self.evaluate()
+            if self.world.main
+            else {"loss": math.nan, "oa": math.nan, "macc": math.nan, "per_class": {}}
+        )
+        record = {
+            "epoch": epoch + 1,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": r["loss"] / clouds,
+            "train_acc": r["correct"] / clouds,
+            "test_loss": ev["loss"],
+            "test_oa": ev["oa"],
+            "test_macc": ev["macc"],
+            "points_per_cloud": r["points_out"] / clouds,
+            "dropped_per_cloud": (r["points_in"] - r["points_out"]) / clouds,
+            "seconds_relevance": times.get("relevance", 0.0) / self.world.size,
+            "seconds_drop": times.get("drop", 0.0) / self.world.size,
+            "seconds_step": times.get("step", 0.0) / self.world.size,
+            "seconds_eval": time.perf_counter() - t_eval,
+            "seconds_epoch": time.perf_counter() - started,
+        }
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.history.append(record)
+        self.epoch, self.batch_in_epoch = epoch + 1, 0
+        self.running = self._zero_running()
+        self.clock.reset()
+        if self.world.main:
+            improved = record["test_oa"] > self.best["test_oa"]
+            if improved:
+                self.best = {"test_oa": record["test_oa"], "epoch": record["epoch"]}
+            self._write_metrics()
+            self._save("last.pt")
+            if improved:
+                save_checkpoint(self.state_dict(), self.out / "best.pt")
+                (self.out / "per_class.json").write_text(
+                    json.dumps(
+                        {
+                            "epoch": record["epoch"],
+                            "test_oa": record["test_oa"],
+                            "test_macc": record["test_macc"],
+                            "per_class": ev["per_class"],
+                        },
+                        indent=2,
+                    )
+                    + "\n"
+                )
+            plot_curves(self.history, self.out / "curves.png")
+        barrier(self.world)
+        return record
+
+    def fit(self) -> dict:
+        """Train up to ``cfg.epochs`` epochs (from where a resumed run stopped); returns a summary.
+
+        Ctrl-C (SIGINT) stops after the current step with ``last.pt`` written;
+        a second Ctrl-C stops at once.
+        """
+        cfg = self.cfg
+        if self.world.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.toml").write_text(to_toml(cfg))
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum, frame):
+            signal.signal(signal.SIGINT, previous)
+            self.request_stop()
+
+        in_main_thread = True
+        try:
+            signal.signal(signal.SIGINT, on_sigint)
+        except ValueError:  # not the main thread: no handler, Ctrl-C is the caller's business
+            in_main_thread = False
+        try:
+            with tqdm(
+                total=cfg.epochs,
+                initial=self.epoch,
+                desc="epochs",
+                unit="epoch",
+                disable=not (self.progress and self.world.main),
+                dynamic_ncols=True,
+            ) as bar:
+                while self.epoch < cfg.epochs:
+                    epoch, started = self.epoch, time.perf_counter()
+                    self._train_epoch(epoch)
+                    rec = self._end_epoch(epoch, started)
+                    bar.update(1)
+                    if self.progress and self.world.main:
+                        bar.write(
+                            f"epoch {rec['epoch']:3d}  loss {rec['train_loss']:.3f}  "
+                            f"train {rec['train_acc']:.3f}  test OA {rec['test_oa']:.3f}  "
+                            f"mAcc {rec['test_macc']:.3f}  points {rec['points_per_cloud']:.0f}  "
+                            f"relevance {rec['seconds_relevance']:.1f}s  "
+                            f"step {rec['seconds_step']:.1f}s"
+                        )
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
+        return {
+            "epochs": self.epoch,
+            "best": self.best,
+            "last": self.history[-1] if self.history else None,
+            "out": str(self.out),
+        }
