@@ -19,8 +19,18 @@ with warnings.catch_warnings():
     )
     import torch_geometric  # noqa: F401
 
-from reldrop3d import ops  # noqa: E402
+from reldrop3d import data, drop, models, ops, relevance  # noqa: E402
+from reldrop3d.drop import RandomPointDropout, RelDrop  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "__version__"]
+__all__ = [
+    "RandomPointDropout",
+    "RelDrop",
+    "__version__",
+    "data",
+    "drop",
+    "models",
+    "ops",
+    "relevance",
+]
