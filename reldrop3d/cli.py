@@ -100,11 +100,19 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
         default = getattr(defaults, key)
         text = f"{help_text} (default: {default})"
         if isinstance(default, bool):
-            p.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None,
-                           help=text)
+            p.add_argument(
+                flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=text
+            )
         elif isinstance(default, list):
-            p.add_argument(flag, dest=key, type=float, nargs=2, default=None, help=text,
-                           metavar=("LOW", "HIGH"))
+            p.add_argument(
+                flag,
+                dest=key,
+                type=float,
+                nargs=2,
+                default=None,
+                help=text,
+                metavar=("LOW", "HIGH"),
+            )
         else:
             p.add_argument(flag, dest=key, type=type(default), default=None, help=text)
 
@@ -157,12 +165,137 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"reldrop3d train: {e}", file=sys.stderr)
         return 1
     except Interrupted as e:
-        print(f"reldrop3d train: {e}; saved {cfg.out}/last.pt (continue with --resume)",
-              file=sys.stderr)
+        print(
+            f"reldrop3d train: {e}; saved {cfg.out}/last.pt (continue with --resume)",
+            file=sys.stderr,
+        )
         return 130
     best = summary["best"]
-    print(f"done: {summary['epochs']} epochs, best test OA {best['test_oa']:.4f} "
-          f"(epoch {best['epoch']}), files in {summary['out']}")
+    print(
+        f"done: {summary['epochs']} epochs, best test OA {best['test_oa']:.4f} "
+        f"(epoch {best['epoch']}), files in {summary['out']}"
+    )
+    return 0
+
+
+def _checkpoint_and_data(args):
+    """The model of ``--checkpoint`` and the test split of ``--data`` (default: the run's data)."""
+    from reldrop3d.train import CheckpointError, ConfigError, TrainConfig
+    from reldrop3d.train.checkpoint import model_from_checkpoint
+    from reldrop3d.train.datasets import build_datasets
+
+    try:
+        model, state = model_from_checkpoint(args.checkpoint, args.device)
+        cfg = TrainConfig.from_dict(state["config"])
+        if args.data:
+            cfg.data = args.data
+        cfg.validate()
+        _, test = build_datasets(cfg)
+    except (CheckpointError, ConfigError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if test.num_classes != state["num_classes"]:
+        raise UserError(
+            f"checkpoint {args.checkpoint} has {state['num_classes']} classes but "
+            f"data {cfg.data!r} has {test.num_classes}"
+        )
+    return model, state, cfg, test
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Accuracy, corruption robustness, point-removal curves and relevance spread."""
+    from pathlib import Path
+
+    from reldrop3d.evaluate.run import evaluate_checkpoint, load_reference, test_subset
+
+    model, state, cfg, test = _checkpoint_and_data(args)
+    reference = None
+    if args.reference:
+        try:
+            reference = load_reference(args.reference)
+        except (FileNotFoundError, ValueError) as e:
+            raise UserError(str(e)) from None
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval"
+    try:
+        result = evaluate_checkpoint(
+            model,
+            test_subset(test, args.limit, args.seed),
+            corruptions=args.corruptions,
+            deletion=args.deletion,
+            iterative=args.iterative,
+            attribution=args.attribution,
+            method=args.method,
+            reference=reference,
+            out=out,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=args.device,
+            label=Path(args.checkpoint).resolve().parent.name,
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(result["markdown"])
+    per_class = result["clean"]["per_class"]
+    print("| class | accuracy | correct / count |\n|---|---|---|")
+    for name, row in per_class.items():
+        acc = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+        print(f"| {name} | {acc} | {row['correct']} / {row['count']} |")
+    print(f"wrote {out}/eval.json, eval.md and plots")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Per-class accuracy differences between two runs, and the classes that lose."""
+    from reldrop3d.evaluate.compare import compare_runs, format_comparison
+
+    try:
+        result = compare_runs(args.run_a, args.run_b, args.threshold, args.out)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+    print(format_comparison(result))
+    if args.out:
+        print(f"wrote {result['plot']}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Relevance of one test cloud as colours: a .ply and a .png."""
+    from torch_geometric.data import Batch
+
+    from reldrop3d.relevance import point_relevance
+    from reldrop3d.relevance.render import save_relevance_cloud
+
+    model, _, _, test = _checkpoint_and_data(args)
+    if not 0 <= args.index < len(test):
+        raise UserError(f"--index must be in [0, {len(test)}), got {args.index}")
+    data = Batch.from_data_list([test[args.index]]).to(args.device)
+    target = None if args.target == "label" else "pred"
+    relevance = point_relevance(model, data, target=target, method=args.method)
+    name = test.classes[int(data.y)]
+    ply, png = save_relevance_cloud(
+        data.pos, relevance, args.out, title=f"{args.method} relevance: {name} #{args.index}"
+    )
+    print(f"wrote {ply} and {png}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train without and with RelDrop on SyntheticShapes and compare them."""
+    from reldrop3d.demo import run_demo
+
+    result = run_demo(
+        args.out,
+        epochs=args.epochs,
+        num_points=args.num_points,
+        model=args.model,
+        seed=args.seed,
+        device=args.device,
+    )
+    from pathlib import Path
+
+    print((Path(result["out"]) / "report.md").read_text())
+    print(f"wrote {result['out']}/report.md and its plots")
     return 0
 
 
@@ -177,10 +310,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a classifier with RelDrop (or a baseline)")
     p.add_argument("--config", help="TOML file with the same keys as the flags (flags win)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last.pt up to --epochs")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last.pt up to --epochs",
+    )
     add_train_flags(p)
     p.set_defaults(func=cmd_train)
+
+    def checkpoint_flags(p):
+        p.add_argument("--checkpoint", required=True, help="a run's best.pt or last.pt")
+        p.add_argument("--data", help="data to evaluate on (default: the run's own)")
+        p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("eval", help="accuracy, corruptions, point removal, relevance spread")
+    checkpoint_flags(p)
+    p.add_argument("--corruptions", help="modelnet-c | modelnet40-c | all | NAME,NAME,...")
+    p.add_argument(
+        "--deletion", action="store_true", help="MoRF / LeRF / random point-removal curves and AUCs"
+    )
+    p.add_argument(
+        "--iterative", action="store_true", help="recompute relevance after each removal step"
+    )
+    p.add_argument("--attribution", action="store_true", help="relevance spread and part shares")
+    p.add_argument("--method", default="lrp", help="relevance method for --deletion/--attribution")
+    p.add_argument("--reference", help="run (or eval.json) whose corruption results mCE divides by")
+    p.add_argument("--limit", type=int, default=0, help="evaluate a fixed random subset")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default: <run>/eval)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="per-class accuracy differences of two runs")
+    p.add_argument("run_a", help="run folder, eval folder or JSON (the baseline)")
+    p.add_argument("run_b", help="run folder, eval folder or JSON")
+    p.add_argument(
+        "--threshold", type=float, default=0.02, help="name classes losing more than this"
+    )
+    p.add_argument("--out", help="PNG of the per-class differences")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("explain", help="one cloud's relevance as a coloured .ply and .png")
+    checkpoint_flags(p)
+    p.add_argument("--index", type=int, default=0, help="test cloud index")
+    p.add_argument("--method", default="lrp")
+    p.add_argument("--target", choices=("label", "pred"), default="label")
+    p.add_argument("--out", required=True, help="output file stem (.ply and .png)")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("demo", help="train without and with RelDrop on SyntheticShapes")
+    p.add_argument("--out", default="demo")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--num-points", type=int, default=512)
+    p.add_argument("--model", default="pointnet")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
