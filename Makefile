@@ -11,7 +11,7 @@ env:
 	@bash scripts/env.sh >/dev/null
 
 demo: env
-	$(PY) -m reldrop3d info
+	$(PY) -m reldrop3d demo
 
 test: env
 	$(PY) -m ruff check reldrop3d tests benchmarks

@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train without and with RelDrop on SyntheticShapes")
     p.add_argument("--out", default="demo")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--num-points", type=int, default=512)
     p.add_argument("--model", default="pointnet")
     p.add_argument("--seed", type=int, default=0)

@@ -14,19 +14,21 @@ ARMS = {"none": "no point dropout", "reldrop": "RelDrop (LRP, alpha = beta = 0.5
 
 def run_demo(
     out: str | Path = "demo",
-    epochs: int = 10,
+    epochs: int = 8,
     num_points: int = 512,
     model: str = "pointnet",
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    samples_per_class: int | None = None,
 ) -> dict:
     """Train ``model`` twice on SyntheticShapes (plain, and with RelDrop), then evaluate both on
     the clean test set and under point removal (most relevant first, and random).
 
     Writes ``out/report.md`` with the table and ``deletion.png``, ``curves_<arm>.png`` and
     ``relevance.png`` beside it; each arm's run folder is ``out/<arm>`` and a finished
-    arm is not trained again. Returns the table rows.
+    arm is not trained again. ``samples_per_class`` sizes SyntheticShapes (default: its
+    own, 100 per class for training). Returns the table rows.
     """
     from reldrop3d.data import SyntheticShapes
     from reldrop3d.evaluate import deletion_curves, evaluate, plot_deletion_curves
@@ -37,7 +39,9 @@ def run_demo(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    train, test = SyntheticShapes("train", num_points), SyntheticShapes("test", num_points)
+    test_spc = None if samples_per_class is None else max(2, samples_per_class // 4)
+    train = SyntheticShapes("train", num_points, samples_per_class)
+    test = SyntheticShapes("test", num_points, test_spc)
     rows, deletion = [], {}
     for arm, label in ARMS.items():
         cfg = TrainConfig(
@@ -46,10 +50,11 @@ def run_demo(
             augment=arm,
             epochs=epochs,
             num_points=num_points,
-            min_points=32,
+            min_points=min(32, num_points // 4),
             seed=seed,
             device=device,
             out=str(out / arm),
+            samples_per_class=samples_per_class or 0,
         )
         last = out / arm / "last.pt"
         done = last.is_file() and load_checkpoint(last)["epoch"] >= epochs
