@@ -1,0 +1,211 @@
+"""What RelDrop costs per training step, against a plain step, for each model.
+
+For PointNet, PointNet++ SSG and DGCNN at batch 32 x 1024 points on this
+machine (real ModelNet40 when present): the median time of a plain training
+step, of the relevance pass, of the dropper, and of a full RelDrop step
+(``--reldrop-every 1``, and ``--reldrop-every 5`` in steady state, where
+about a fifth of the clouds of a batch are re-explained), all through
+:class:`reldrop3d.train.Trainer`'s own step with the default augmentation;
+and the peak memory of a plain and of a RelDrop step. Each (model, mode) runs
+in a fresh process. Targets (issue 7): RelDrop step <= 2.0x plain with K=1,
+<= 1.3x with K=5, the dropper under 1% of the step.
+
+    python benchmarks/step_cost.py [--quick] [--models pointnet ...] [--batches 4]
+
+Writes benchmarks/results/step_cost.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import (  # noqa: E402
+    current_rss_mb,
+    machine,
+    peak_rss_mb,
+    reset_peak_rss,
+    run_child,
+    write_json,
+)
+
+MODES = ("plain", "reldrop1", "reldrop5")
+
+
+def _subset(batch_size: int, batches: int, points: int):
+    """A training set of ``batches * batch_size`` clouds: ModelNet40 train if present."""
+    import torch
+    from torch.utils.data import Subset
+
+    from reldrop3d.data import ModelNet40, SyntheticShapes, default_data_root
+
+    root = default_data_root() / "modelnet40_1024"
+    if (root / "train.h5").is_file() and points <= 1024:
+        ds, source = ModelNet40(root, "train", num_points=points), "modelnet40_1024"
+    else:
+        ds, source = SyntheticShapes("train", num_points=points), "synthetic"
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
+    sub = Subset(ds, idx[: batches * batch_size].tolist())
+    sub.classes, sub.num_classes = ds.classes, ds.num_classes
+    sub.sizes = torch.full((len(sub),), points)
+    return sub, source
+
+
+def child(model: str, mode: str, batch_size: int, points: int, batches: int, out: str) -> None:
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from reldrop3d.relevance import point_relevance
+    from reldrop3d.train import TrainConfig, Trainer
+    from reldrop3d.train.datasets import Indexed
+
+    train, source = _subset(batch_size, batches, points)
+    cfg = TrainConfig(
+        model=model,
+        augment="none" if mode == "plain" else "reldrop",
+        reldrop_every=5 if mode == "reldrop5" else 1,
+        batch_size=batch_size,
+        num_points=points,
+        out=out,
+        epochs=2,
+    )
+    trainer = Trainer(cfg, train, train, progress=False)
+    loader = list(DataLoader(Indexed(train), batch_size=batch_size))
+    result = {"source": source, "model": model, "mode": mode}
+    if mode == "reldrop5":  # epoch 0 explains every cloud and fills the cache
+        for b in loader:
+            trainer.train_step(b, 0)
+        epoch = 1
+    else:
+        trainer.train_step(loader[0], 0)  # warm-up
+        epoch = 0
+    gc.collect()
+    reset_peak_rss()
+    base = current_rss_mb()
+    times, explained = [], []
+    for b in loader[(0 if mode == "reldrop5" else 1) :]:
+        if trainer.cache is not None:
+            explained.append(float(trainer.cache.due(b.idx, epoch).float().mean()))
+        t = time.perf_counter()
+        trainer.train_step(b, epoch)
+        times.append(time.perf_counter() - t)
+    result["step"] = statistics.median(times)
+    result["steps_timed"] = len(times)
+    result["peak_mb"] = peak_rss_mb() - base
+    if explained:
+        result["share_explained"] = statistics.mean(explained)
+    if mode == "reldrop1":  # the two phases alone, on the same batches
+        rel, drop = [], []
+        for b in loader[1:]:
+            t = time.perf_counter()
+            r = point_relevance(trainer.core, b)
+            rel.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            trainer.dropper(b, r)
+            drop.append(time.perf_counter() - t)
+        result["relevance"] = statistics.median(rel)
+        result["drop"] = statistics.median(drop)
+        result["points_after_drop"] = int(trainer.dropper(b, r).num_nodes) / b.num_graphs
+    print(json.dumps(result))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--models", nargs="+", default=["pointnet", "pointnet2", "dgcnn"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--points", type=int, default=1024)
+    p.add_argument("--batches", type=int, default=5, help="batches per mode (1 is warm-up)")
+    p.add_argument("--quick", action="store_true", help="8 x 256 points, 3 batches")
+    p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        m, mode, b, n, k, out = args.child
+        child(m, mode, int(b), int(n), int(k), out)
+        return
+    if args.quick:
+        args.batch_size, args.points, args.batches = 8, 256, 3
+
+    import tempfile
+
+    from tqdm import tqdm
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in tqdm(args.models, desc="models"):
+            row = {"model": model}
+            for mode in MODES:
+                r = run_child(__file__, ["--child", model, mode, str(args.batch_size),
+                                         str(args.points), str(args.batches), f"{tmp}/{model}"])
+                row[mode] = r
+            plain = row["plain"]["step"]
+            row["ratio_reldrop1"] = row["reldrop1"]["step"] / plain
+            row["ratio_reldrop5"] = row["reldrop5"]["step"] / plain
+            row["ratio_relevance"] = row["reldrop1"]["relevance"] / plain
+            row["drop_share_of_step"] = row["reldrop1"]["drop"] / row["reldrop1"]["step"]
+            rows.append(row)
+            print(f"{model:10s} plain {plain:7.3f}s {row['plain']['peak_mb']:6.0f}MB | relevance "
+                  f"{row['reldrop1']['relevance']:7.3f}s ({row['ratio_relevance']:.2f}x) | drop "
+                  f"{row['reldrop1']['drop'] * 1e3:6.2f}ms ({100 * row['drop_share_of_step']:.2f}%"
+                  f" of step) | RelDrop K=1 {row['reldrop1']['step']:7.3f}s "
+                  f"({row['ratio_reldrop1']:.2f}x) {row['reldrop1']['peak_mb']:6.0f}MB | K=5 "
+                  f"{row['reldrop5']['step']:7.3f}s ({row['ratio_reldrop5']:.2f}x)", flush=True)
+    targets = {"reldrop1_max": 2.0, "reldrop5_max": 1.3, "drop_share_max": 0.01}
+    met = {
+        "reldrop1": all(r["ratio_reldrop1"] <= 2.0 for r in rows),
+        "reldrop5": all(r["ratio_reldrop5"] <= 1.3 for r in rows),
+        "drop_share": all(r["drop_share_of_step"] < 0.01 for r in rows),
+    }
+    out = {
+        "benchmark": "step_cost",
+        "command": " ".join(["python", "benchmarks/step_cost.py", *sys.argv[1:]]),
+        "machine": machine(),
+        "batch_size": args.batch_size,
+        "points": args.points,
+        "batches_per_mode": args.batches,
+        "note": "median over the timed steps; each (model, mode) in a fresh process; RelDrop "
+        "with alpha = beta = 0.5, threshold mode, fill remove, LRP relevance, default "
+        "augmentation (random scale and shift) in every mode",
+        "rows": rows,
+        "targets": targets,
+        "targets_met": met,
+    }
+    path = write_json("step_cost" + ("_quick" if args.quick else ""), out)
+    plot(rows, path.with_suffix(".png"))
+    print(f"targets met: {met}\nwrote {path}")
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    keys = [("ratio_relevance", "relevance pass"), ("ratio_reldrop1", "RelDrop step, K=1"),
+            ("ratio_reldrop5", "RelDrop step, K=5")]
+    width = 0.8 / len(keys)
+    for i, (key, label) in enumerate(keys):
+        ax.bar([j + i * width for j in range(len(rows))], [r[key] for r in rows], width,
+               label=label)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="plain step")
+    ax.set_xticks([j + width for j in range(len(rows))], [r["model"] for r in rows])
+    ax.set_ylabel("time / plain training step")
+    ax.set_title("RelDrop cost per training step (32 x 1024 points, CPU)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
