@@ -88,9 +88,9 @@ def run_arm(preset: dict, arm: str, seed: int, root: Path, device: str, data_pat
     result_file = out / "study_eval.json"
     if result_file.is_file():
         return json.loads(result_file.read_text())
-    cfg = TrainConfig(data=f"modelnet40:{data_path}", model=preset["model"], epochs=preset["epochs"],
-                      num_points=preset["num_points"], seed=seed, device=device, out=str(out),
-                      **ARMS[arm])
+    cfg = TrainConfig(data=f"modelnet40:{data_path}", model=preset["model"],
+                      epochs=preset["epochs"], num_points=preset["num_points"], seed=seed,
+                      device=device, out=str(out), **ARMS[arm])
     train = ModelNet40(data_path, "train", num_points=preset["num_points"])
     test = ModelNet40(data_path, "test", num_points=preset["num_points"])
     if preset.get("samples"):  # the smoke preset trains on a slice

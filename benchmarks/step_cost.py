@@ -60,7 +60,6 @@ def _subset(batch_size: int, batches: int, points: int):
 
 
 def child(model: str, mode: str, batch_size: int, points: int, batches: int, out: str) -> None:
-    import torch
     from torch_geometric.loader import DataLoader
 
     from reldrop3d.relevance import point_relevance
