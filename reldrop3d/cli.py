@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -171,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return 130
     best = summary["best"]
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
     print(
         f"done: {summary['epochs']} epochs, best test OA {best['test_oa']:.4f} "
         f"(epoch {best['epoch']}), files in {summary['out']}"
