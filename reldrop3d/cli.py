@@ -61,7 +61,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 TRAIN_HELP = {
-    "data": "synthetic | modelnet40[:PATH] | shapenet[:PATH]",
+    "data": "synthetic | synthetic-decoy | modelnet40[:PATH] | shapenet[:PATH]",
     "model": "pointnet | pointnet2 | pointnet2-msg | dgcnn",
     "augment": "point dropout: reldrop | random | none",
     "alpha": "RelDrop randomness in [0, 1]",
@@ -88,6 +88,11 @@ TRAIN_HELP = {
     "out": "run folder",
     "eval_batch_size": "clouds per evaluation batch",
     "samples_per_class": "SyntheticShapes size (0: its default)",
+    "guidance": "explanation guidance loss: none | energy | rrr | cyborg (needs masks: "
+    "--data synthetic-decoy)",
+    "guidance_lambda": "weight of the guidance loss added to the cross-entropy",
+    "guidance_method": "attribution the guidance loss sees: input_x_gradient | gradient | lrp",
+    "guidance_fraction": "share of training clouds whose mask is used (a fixed subset), (0, 1]",
 }
 
 
@@ -250,15 +255,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Per-class accuracy differences between two runs, and the classes that lose."""
-    from reldrop3d.evaluate.compare import compare_runs, format_comparison
+    from reldrop3d.evaluate.compare import compare_runs
 
     try:
         result = compare_runs(args.run_a, args.run_b, args.threshold, args.out)
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
-    print(format_comparison(result))
+    print(result["markdown"])
     if args.out:
-        print(f"wrote {result['plot']}")
+        print(f"wrote {args.out}/compare.md, compare.json and {len(result['plots'])} plot(s)")
     return 0
 
 
@@ -344,13 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <run>/eval)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("compare", help="per-class accuracy differences of two runs")
+    p = sub.add_parser("compare", help="two runs side by side: per-class accuracy, evaluations")
     p.add_argument("run_a", help="run folder, eval folder or JSON (the baseline)")
     p.add_argument("run_b", help="run folder, eval folder or JSON")
     p.add_argument(
         "--threshold", type=float, default=0.02, help="name classes losing more than this"
     )
-    p.add_argument("--out", help="PNG of the per-class differences")
+    p.add_argument("--out", help="folder for compare.md, compare.json and the plots")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("explain", help="one cloud's relevance as a coloured .ply and .png")

@@ -134,14 +134,28 @@ def test_eval_reports_clean_corruptions_deletion_and_attribution(runs, capsys):
     assert again["robustness"]["mce"] == pytest.approx(1.0)
 
 
-def test_compare_names_losing_classes(runs, tmp_path, capsys):
-    png = tmp_path / "delta.png"
-    assert (
-        main(["compare", str(runs / "a"), str(runs / "b"), "--threshold", "0.0", "--out", str(png)])
-        == 0
-    )
+def test_compare_names_losing_classes_and_puts_evaluations_side_by_side(runs, tmp_path, capsys):
+    for run in ("a", "b"):
+        argv = [
+            "eval",
+            "--checkpoint",
+            str(runs / run / "best.pt"),
+            "--corruptions",
+            "jitter",
+            "--deletion",
+            "--attribution",
+            "--limit",
+            "8",
+        ]
+        assert main(argv) == 0
+    out = tmp_path / "cmp"
+    argv = ["compare", str(runs / "a"), str(runs / "b"), "--threshold", "0.0", "--out", str(out)]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "classes losing more than 0.000" in printed and png.is_file()
+    assert "classes losing more than 0.000" in printed
+    assert "mCE" in printed and "AUC accuracy" in printed and "entropy" in printed
+    for name in ("per_class.png", "corruptions.png", "deletion.png", "compare.md"):
+        assert (out / name).is_file(), name
 
 
 def test_explain_writes_ply_and_png(runs, tmp_path):

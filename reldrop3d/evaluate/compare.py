@@ -1,7 +1,10 @@
-"""Per-class accuracy of two runs side by side (``reldrop3d compare``).
+"""Two runs side by side (``reldrop3d compare``): per-class accuracy, and their evaluations.
 
 Augmentation helps on average while hurting some classes (Balestriero,
-Bottou and LeCun 2022), so a comparison names the classes that lose.
+Bottou and LeCun 2022), so a comparison names the classes that lose. When
+both runs have been through ``reldrop3d eval``, their corruption accuracy
+(with mCE / RmCE of B against A), point-removal curves and relevance spread
+are put side by side too.
 """
 
 from __future__ import annotations
@@ -9,7 +12,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reldrop3d.evaluate.plots import plot_class_accuracy_delta
+from reldrop3d.evaluate.plots import (
+    plot_class_accuracy_delta,
+    plot_corruption_accuracy,
+    plot_deletion_curves,
+)
+from reldrop3d.evaluate.tables import attribution_table, corruption_table, deletion_table
+
+
+def _eval_of(run: Path) -> dict | None:
+    for c in (run, run / "eval.json", run / "eval" / "eval.json"):
+        if c.is_file() and c.suffix == ".json":
+            data = json.loads(c.read_text())
+            if "clean" in data:
+                return data
+    return None
 
 
 def per_class_of(run: str | Path) -> dict:
@@ -33,10 +50,14 @@ def compare_runs(
     """Accuracy differences ``b - a`` per class, sorted from the largest loss.
 
     Returns ``{"a", "b", "rows": [{"class", "a", "b", "delta"}], "losers": [classes whose
-    delta < -threshold], "winners": [... > threshold], "mean_delta"}`` and, with
-    ``out``, writes the bar chart PNG there.
+    delta < -threshold], "winners": [... > threshold], "mean_delta", "markdown"}``.
+    With ``out`` (a folder) it writes ``per_class.png``, and, where both runs have
+    evaluations, ``corruptions.png``, ``deletion.png`` and ``compare.md``.
     """
     a, b = per_class_of(run_a), per_class_of(run_b)
+    label_a, label_b = Path(run_a).name, Path(run_b).name
+    if label_a == label_b:
+        label_a, label_b = f"A ({label_a})", f"B ({label_b})"
     rows = []
     for name, ra in a["per_class"].items():
         rb = b["per_class"].get(name)
@@ -60,24 +81,70 @@ def compare_runs(
         "winners": [r["class"] for r in rows if r["delta"] > threshold],
         "mean_delta": sum(r["delta"] for r in rows) / max(len(rows), 1),
     }
+    sections = [format_comparison(result)]
+    ea, eb = _eval_of(Path(run_a)), _eval_of(Path(run_b))
+    both = {label_a: ea, label_b: eb} if ea is not None and eb is not None else {}
+    if both and all("corruptions" in e for e in both.values()):
+        runs = {k: e["corruptions"] for k, e in both.items()}
+        sections.append(
+            f"Corruptions (mCE / RmCE against {label_a}):\n\n"
+            + corruption_table(runs, reference=ea["corruptions"])
+        )
+    if both and all("deletion" in e for e in both.values()):
+        sections.append(
+            "Point removal:\n\n" + deletion_table({k: e["deletion"] for k, e in both.items()})
+        )
+    if both and all("attribution" in e for e in both.values()):
+        sections.append(
+            "Relevance spread:\n\n"
+            + attribution_table({k: e["attribution"] for k, e in both.items()})
+        )
+    result["markdown"] = "\n\n".join(sections) + "\n"
     if out is not None:
-        result["plot"] = str(
-            plot_class_accuracy_delta(
-                {"per_class": a["per_class"]},
-                {"per_class": b["per_class"]},
-                out,
-                labels=(Path(run_a).name, Path(run_b).name),
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        result["plots"] = [
+            str(
+                plot_class_accuracy_delta(
+                    {"per_class": a["per_class"]},
+                    {"per_class": b["per_class"]},
+                    out / "per_class.png",
+                    labels=(label_a, label_b),
+                )
             )
+        ]
+        if both and all("corruptions" in e for e in both.values()):
+            result["plots"].append(
+                str(
+                    plot_corruption_accuracy(
+                        {k: e["corruptions"] for k, e in both.items()}, out / "corruptions.png"
+                    )
+                )
+            )
+        if both and all("deletion" in e for e in both.values()):
+            result["plots"].append(
+                str(
+                    plot_deletion_curves(
+                        {k: e["deletion"] for k, e in both.items()}, out / "deletion.png"
+                    )
+                )
+            )
+        (out / "compare.md").write_text(result["markdown"])
+        (out / "compare.json").write_text(
+            json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=2) + "\n"
         )
     return result
 
 
 def format_comparison(result: dict) -> str:
-    lines = [f"{'class':20s} {'A':>7s} {'B':>7s} {'B - A':>7s}"]
+    """The per-class table as Markdown, and the classes that lose."""
+    lines = ["| class | A | B | B - A |", "|---|---|---|---|"]
     for r in result["rows"]:
-        lines.append(f"{r['class']:20s} {r['a']:7.3f} {r['b']:7.3f} {r['delta']:+7.3f}")
+        lines.append(f"| {r['class']} | {r['a']:.3f} | {r['b']:.3f} | {r['delta']:+.3f} |")
+    lines.append("")
     lines.append(
-        f"mean change {result['mean_delta']:+.4f}; classes losing more than "
-        f"{result['threshold']:.3f}: {', '.join(result['losers']) or 'none'}"
+        f"A = {result['a']}, B = {result['b']}. Mean change {result['mean_delta']:+.4f}; "
+        f"classes losing more than {result['threshold']:.3f}: "
+        f"{', '.join(result['losers']) or 'none'}"
     )
     return "\n".join(lines)
