@@ -257,3 +257,30 @@ def test_config_round_trips_through_toml(tmp_path):
     path.write_text("modle = 'x'\n")
     with pytest.raises(ConfigError, match="unknown key\\(s\\) in .*: modle"):
         TrainConfig.from_dict(read_toml(path), source=str(path))
+
+
+def test_ctrl_c_saves_last_checkpoint_and_resumes(tmp_path, shapes, monkeypatch):
+    """A real SIGINT in the middle of an epoch: the handler stops after the step with last.pt."""
+    import os
+    import signal
+
+    import reldrop3d.train.trainer as trainer_module
+
+    real_step = trainer_module.Trainer.train_step
+    calls = {"n": 0}
+
+    def step_and_interrupt(self, batch, epoch):
+        out = real_step(self, batch, epoch)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", step_and_interrupt)
+    t = run(config(tmp_path, epochs=1, augment="none"), shapes)
+    with pytest.raises(Interrupted, match="stopped at epoch 1, batch 2"):
+        t.fit()
+    assert load_checkpoint(tmp_path / "run/last.pt")["batch_in_epoch"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    monkeypatch.undo()
+    assert run(config(tmp_path, epochs=1, augment="none"), shapes, resume=True).fit()["epochs"] == 1
