@@ -273,3 +273,13 @@ def test_custom_composite_and_difference_fold_are_usable_directly():
         point_relevance(m, BATCH, method="gradient", composite=comp)
     with pytest.raises(TypeError, match="no LRP rule map for model type Linear"):
         lrp_composite(torch.nn.Linear(3, 3))
+
+
+@pytest.mark.parametrize("method", ["lrp", "saliency_map"])
+def test_chunked_passes_give_the_same_relevance(method):
+    m = realistic(small("pointnet2"))
+    whole = point_relevance(m, BATCH, method=method)
+    chunked = point_relevance(m, BATCH, method=method, max_clouds=2)
+    torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-6 * float(whole.abs().max()))
+    with pytest.raises(ValueError, match="max_clouds must be a positive int or None, got 0"):
+        point_relevance(m, BATCH, max_clouds=0)

@@ -110,6 +110,7 @@ def point_relevance(
     alpha: float = 1.0,
     generator: torch.Generator | None = None,
     create_graph: bool = False,
+    max_clouds: int | None = None,
 ) -> Tensor:
     r"""One relevance value per point of a PyG batch: ``Tensor [num_points]``.
 
@@ -148,6 +149,9 @@ def point_relevance(
         create_graph: keep the graph so the relevance can be differentiated
             with respect to the parameters (explanation guidance); parameters keep
             their ``requires_grad`` then.
+        max_clouds: explain at most this many clouds per pass (a loop over
+            chunks of the batch, not over clouds): peak memory scales with the
+            chunk, time barely changes. ``None``: the whole batch in one pass.
 
     The model runs in eval mode; its modes and its parameters'
     ``requires_grad`` are restored afterwards, exceptions included. No
@@ -157,6 +161,34 @@ def point_relevance(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if max_clouds is not None:
+        if isinstance(max_clouds, bool) or not isinstance(max_clouds, int) or max_clouds < 1:
+            raise ValueError(f"max_clouds must be a positive int or None, got {max_clouds!r}")
+        num_graphs = int(getattr(batch, "num_graphs", 1) or 1)
+        if num_graphs > max_clouds:
+            from reldrop3d.data.batching import select_clouds
+
+            parts = []
+            for start in range(0, num_graphs, max_clouds):
+                keep = torch.zeros(num_graphs, dtype=torch.bool, device=batch.pos.device)
+                keep[start : start + max_clouds] = True
+                part_target = target
+                if isinstance(target, Tensor):
+                    part_target = target.view(-1)[start : start + max_clouds]
+                parts.append(
+                    point_relevance(
+                        model,
+                        select_clouds(batch, keep),
+                        part_target,
+                        method,
+                        composite=composite,
+                        fast=fast,
+                        alpha=alpha,
+                        generator=generator,
+                        create_graph=create_graph,
+                    )
+                )
+            return torch.cat(parts)
     pos = getattr(batch, "pos", None)
     if not isinstance(pos, Tensor) or pos.dim() != 2:
         raise ValueError(f"batch.pos must be a [N, 3] tensor, got {type(pos).__name__}")

@@ -18,7 +18,7 @@ from reldrop3d.evaluate.accuracy import mean_class_accuracy, overall_accuracy, p
 from reldrop3d.models import build
 from reldrop3d.relevance import point_relevance
 from reldrop3d.train.augment import build_augment
-from reldrop3d.train.batches import select_clouds
+from reldrop3d.data.batching import select_clouds
 from reldrop3d.train.cache import RelevanceCache
 from reldrop3d.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from reldrop3d.train.clock import PhaseClock
