@@ -11,8 +11,10 @@ One object of class ``c`` (:func:`make_object`):
    each part is sampled uniformly (:func:`~reldrop3d.data.surface.sample_surface`);
 4. the points are shuffled, centred at their centroid and scaled so the
    largest radius is 1 (the overall scale ``s`` of step 2 cancels here; it
-   matters only for parts added at a fixed absolute size, such as a future
-   decoy; the stretches change the proportions).
+   matters only for parts added at a fixed absolute size; the stretches
+   change the proportions).
+
+With ``decoy=`` a decoy sphere is added after step 4 (:mod:`.decoy`).
 
 Point ``j`` gets the global part id ``part_offset(c) + parts.index(name)``.
 Object ``k`` of class ``c`` in split ``split`` draws from
@@ -27,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from reldrop3d.data.surface import allocate, normalize_unit_sphere_np, sample_surface
+from reldrop3d.data.synthetic.decoy import add_decoy, decoy_points
 from reldrop3d.data.synthetic.primitives import Mesh, rot_z
 from reldrop3d.data.synthetic.shapes import SHAPES, ShapeClass
 
@@ -77,28 +80,51 @@ def make_object(
 
 
 def generate_split(
-    split: str, num_points: int, samples_per_class: int, seed: int, progress: bool = True
+    split: str,
+    num_points: int,
+    samples_per_class: int,
+    seed: int,
+    progress: bool = True,
+    decoy: str | None = None,
 ) -> dict[str, np.ndarray]:
     """All objects of ``split``, class by class.
+
+    With ``decoy`` (one of :data:`~.decoy.DECOY_MODES`) every object gets a
+    decoy sphere (:mod:`.decoy`) with part id ``sum(len(s.parts) for s in SHAPES)``.
 
     Returns:
         ``pos [M, n, 3]`` float32, ``normals [M, n, 3]`` float32,
         ``part [M, n]`` int16 (converted on load) and ``y [M]`` int64, with
-        ``M = num_classes * samples_per_class``.
+        ``M = num_classes * samples_per_class``; with a decoy also
+        ``decoy_class [M]`` int64, the class whose decoy position each object carries.
     """
     code = SPLIT_CODES[split]
     offsets = part_offsets()
-    m = len(SHAPES) * samples_per_class
+    num_classes = len(SHAPES)
+    m = num_classes * samples_per_class
     pos = np.empty((m, num_points, 3), dtype=np.float32)
     normals = np.empty((m, num_points, 3), dtype=np.float32)
     part = np.empty((m, num_points), dtype=np.int16)
-    y = np.repeat(np.arange(len(SHAPES), dtype=np.int64), samples_per_class)
-    bar = tqdm(total=m, desc=f"SyntheticShapes {split}", unit="obj", disable=not progress)
+    y = np.repeat(np.arange(num_classes, dtype=np.int64), samples_per_class)
+    decoy_class = np.empty(m, dtype=np.int64)
+    k_decoy = decoy_points(num_points) if decoy is not None else 0
+    decoy_part = sum(len(s.parts) for s in SHAPES)
+    name = f"SyntheticShapes {split}" + (f" (decoy: {decoy})" if decoy else "")
+    bar = tqdm(total=m, desc=name, unit="obj", disable=not progress)
     with bar:
         for c, shape in enumerate(SHAPES):
             for k in range(samples_per_class):
                 rng = np.random.default_rng([seed, code, c, k])
                 i = c * samples_per_class + k
-                pos[i], normals[i], part[i] = make_object(shape, offsets[c], num_points, rng)
+                obj = make_object(shape, offsets[c], num_points - k_decoy, rng)
+                if decoy is not None:
+                    decoy_rng = np.random.default_rng([seed, code, c, k, 1])
+                    *obj, decoy_class[i] = add_decoy(
+                        *obj, c, num_classes, k_decoy, decoy, decoy_part, decoy_rng
+                    )
+                pos[i], normals[i], part[i] = obj
                 bar.update()
-    return {"pos": pos, "normals": normals, "part": part, "y": y}
+    out = {"pos": pos, "normals": normals, "part": part, "y": y}
+    if decoy is not None:
+        out["decoy_class"] = decoy_class
+    return out
