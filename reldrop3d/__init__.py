@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     )
     import torch_geometric  # noqa: F401
 
-from reldrop3d import data, drop, models, ops, relevance  # noqa: E402
+from reldrop3d import data, drop, guidance, models, ops, relevance  # noqa: E402
 from reldrop3d.drop import RandomPointDropout, RelDrop  # noqa: E402
 
 __version__ = "0.1.0"
@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "data",
     "drop",
+    "guidance",
     "models",
     "ops",
     "relevance",

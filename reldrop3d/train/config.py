@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reldrop3d.guidance.attribution import GUIDANCE_METHODS, GUIDANCE_MODELS
 from reldrop3d.relevance.api import METHODS
 
 MODELS = ("pointnet", "pointnet2", "pointnet2-msg", "dgcnn")
@@ -15,6 +16,8 @@ AUGMENTS = ("reldrop", "random", "none")
 MODES = ("threshold", "topk", "sample")
 FILLS = ("remove", "zero", "first")
 SCHEDULERS = ("step", "cosine", "none")
+GUIDANCE = ("none", "energy", "rrr", "cyborg")
+DATA_KINDS = ("synthetic", "synthetic-decoy", "modelnet40", "shapenet")
 
 
 class ConfigError(ValueError):
@@ -26,7 +29,15 @@ class TrainConfig:
     """Every setting of a run. Defaults follow the published setup (Adam 1e-3,
     weight decay 1e-4, batch 32, 1,024 points, step schedule x0.7 every 20
     epochs, batch-norm momentum 0.1 halved every 20 epochs down to 0.01,
-    random scale and shift, alpha = beta = 0.5)."""
+    random scale and shift, alpha = beta = 0.5).
+
+    Explanation guidance (:mod:`reldrop3d.guidance`, off by default): the loss
+    ``guidance`` (energy, rrr, cyborg) of the ``guidance_method`` attribution
+    of the true class against each cloud's per-point ``mask`` is added to the
+    cross-entropy with weight ``guidance_lambda``, for a fixed subset of
+    ``guidance_fraction`` of the training clouds (chosen from ``seed``; the
+    others count in the cross-entropy only). The data must carry masks
+    (``data = "synthetic-decoy"``)."""
 
     data: str = "synthetic"
     model: str = "pointnet"
@@ -56,6 +67,10 @@ class TrainConfig:
     eval_batch_size: int = 64
     samples_per_class: int = 0
     model_kwargs: dict = field(default_factory=dict)
+    guidance: str = "none"
+    guidance_lambda: float = 1.0
+    guidance_method: str = "input_x_gradient"
+    guidance_fraction: float = 1.0
 
     def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` naming the first bad key; return self."""
@@ -66,6 +81,7 @@ class TrainConfig:
             "fill": FILLS,
             "scheduler": SCHEDULERS,
             "relevance": METHODS,
+            "guidance": GUIDANCE,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -91,21 +107,37 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be a finite number >= 0; got {v!r}")
         if self.lr == 0:
             raise ConfigError("lr must be > 0; got 0")
+        self._validate_guidance()
         if (
             not isinstance(self.scale, (list, tuple))
             or len(self.scale) != 2
             or not 0 < self.scale[0] <= self.scale[1]
         ):
             raise ConfigError(f"scale must be [low, high] with 0 < low <= high; got {self.scale!r}")
-        if not self.data or self.data.split(":", 1)[0] not in (
-            "synthetic",
-            "modelnet40",
-            "shapenet",
-        ):
+        if not isinstance(self.data, str) or self.data.split(":", 1)[0] not in DATA_KINDS:
             raise ConfigError(
-                f"data must be synthetic, modelnet40[:PATH] or shapenet[:PATH]; got {self.data!r}"
+                "data must be synthetic, synthetic-decoy, modelnet40[:PATH] or "
+                f"shapenet[:PATH]; got {self.data!r}"
             )
         return self
+
+    def _validate_guidance(self) -> None:
+        if self.guidance_method not in GUIDANCE_METHODS:
+            raise ConfigError(
+                f"guidance_method must be one of {', '.join(GUIDANCE_METHODS)} (attributions "
+                f"that can be differentiated in the parameters); got {self.guidance_method!r}"
+            )
+        v = self.guidance_lambda
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"guidance_lambda must be a finite number >= 0; got {v!r}")
+        v = self.guidance_fraction
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise ConfigError(f"guidance_fraction must be a number in (0, 1]; got {v!r}")
+        if self.guidance != "none" and self.model not in GUIDANCE_MODELS:
+            raise ConfigError(
+                f"guidance={self.guidance!r} does not work with model {self.model!r} (its "
+                f"forward cannot be differentiated twice); use one of {', '.join(GUIDANCE_MODELS)}"
+            )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

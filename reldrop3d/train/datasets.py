@@ -33,7 +33,13 @@ class Indexed(Dataset):
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    """``(train, test)`` for ``cfg.data``: synthetic, ``modelnet40[:PATH]``, ``shapenet[:PATH]``.
+    """``(train, test)`` for ``cfg.data``: synthetic, synthetic-decoy, ``modelnet40[:PATH]``,
+    ``shapenet[:PATH]``.
+
+    ``synthetic-decoy`` is :class:`~reldrop3d.data.SyntheticShapes` with
+    ``decoy=True``: every training object carries a decoy at its class's
+    position, every test object one at another class's position, and items
+    carry per-point ``mask`` (False on the decoy) for explanation guidance.
 
     A path may be a layout folder or its parent; without one, real datasets
     are looked for under ``$RELDROP3D_DATA``. Points are the first
@@ -44,14 +50,17 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     from reldrop3d.data import ModelNet40, ShapeNetPart, SyntheticShapes, default_data_root
 
     kind, _, path = cfg.data.partition(":")
-    if kind == "synthetic":
+    if kind in ("synthetic", "synthetic-decoy"):
         if path:
-            raise ConfigError(f"data 'synthetic' takes no path; got {cfg.data!r}")
+            raise ConfigError(f"data {kind!r} takes no path; got {cfg.data!r}")
         spc = cfg.samples_per_class or None
         test_spc = max(1, spc // 4) if spc else None
+        kw = {"seed": 0, "use_normals": cfg.use_normals}
+        if kind == "synthetic-decoy":
+            kw["decoy"] = True  # "class" in train (the shortcut), "swap" in test
         return (
-            SyntheticShapes("train", cfg.num_points, spc, seed=0, use_normals=cfg.use_normals),
-            SyntheticShapes("test", cfg.num_points, test_spc, seed=0, use_normals=cfg.use_normals),
+            SyntheticShapes("train", cfg.num_points, spc, **kw),
+            SyntheticShapes("test", cfg.num_points, test_spc, **kw),
         )
     if kind == "modelnet40":
         root = Path(path) if path else default_data_root() / "modelnet40_1024"

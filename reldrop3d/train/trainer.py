@@ -13,12 +13,14 @@ from torch import Tensor
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
+from reldrop3d.data.batching import select_clouds
 from reldrop3d.drop import RandomPointDropout, RelDrop
 from reldrop3d.evaluate.accuracy import mean_class_accuracy, overall_accuracy, per_class_table
+from reldrop3d.guidance import LOSSES, check_guidance_model, forward_with_attribution
+from reldrop3d.guidance.losses import guidance_term
 from reldrop3d.models import build
 from reldrop3d.relevance import point_relevance
 from reldrop3d.train.augment import build_augment
-from reldrop3d.data.batching import select_clouds
 from reldrop3d.train.cache import RelevanceCache
 from reldrop3d.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from reldrop3d.train.clock import PhaseClock
@@ -43,6 +45,20 @@ def bn_momentum(epoch: int) -> float:
     return max(0.01, 0.1 * 0.5 ** (epoch // 20))
 
 
+def annotated_clouds(size: int, fraction: float, seed: int) -> Tensor:
+    """``[size]`` bool: the fixed subset of training clouds whose guidance mask is used.
+
+    ``max(1, round(fraction * size))`` clouds, drawn without replacement by a
+    generator seeded with ``seed`` (all of them for ``fraction = 1``): the
+    same subset in every epoch, on every rank, and after resuming.
+    """
+    count = size if fraction >= 1 else max(1, round(fraction * size))
+    chosen = torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:count]
+    out = torch.zeros(size, dtype=torch.bool)
+    out[chosen] = True
+    return out
+
+
 def epoch_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
     """Seed of one random stream of one epoch on one rank (streams: 0 torch, 1 drop, 2 augment)."""
     return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729 + stream * 15_485_863) % (2**63)
@@ -60,6 +76,17 @@ class Trainer:
     dropped batch. With ``reldrop_every = K > 1`` the relevance of a sample
     is recomputed once every ``K`` epochs and otherwise read from a
     :class:`~reldrop3d.train.cache.RelevanceCache`.
+
+    With ``guidance`` (:mod:`reldrop3d.guidance`) step (4) is explanation
+    guided: one train-mode forward gives the logits and, by a
+    ``create_graph`` input backward, the attribution of the true class
+    (``guidance_method``; LRP adds an eval-mode explanation pass), and the
+    loss is ``CE + guidance_lambda * G`` with ``G`` the mean guidance loss
+    (against the batch's per-point ``mask``, which dropping and augmenting
+    keep aligned with the points) over the batch's clouds in the fixed
+    annotated subset (:func:`annotated_clouds`); batches without such a
+    cloud take a plain step (deciding that reads one flag from the device
+    when ``guidance_fraction < 1``).
 
     Every epoch is evaluated on the test set; ``cfg.out`` receives
     ``config.toml``, ``metrics.jsonl`` (a line per epoch), ``last.pt`` and
@@ -135,6 +162,9 @@ class Trainer:
         else:
             self.dropper = None
         self.augment = build_augment(cfg, self.up_axis, self.aug_gen)
+        self.guidance = None
+        if cfg.guidance != "none":
+            self._setup_guidance(train_set)
         self.cache = None
         if cfg.augment == "reldrop" and cfg.reldrop_every > 1:
             sizes = train_set.sizes if hasattr(train_set, "sizes") else None
@@ -160,7 +190,28 @@ class Trainer:
             "points_in": 0.0,
             "points_out": 0.0,
             "batches": 0.0,
+            "guidance": 0.0,
+            "guided": 0.0,
         }
+
+    def _setup_guidance(self, train_set) -> None:
+        cfg = self.cfg
+        first = train_set[0]
+        mask = getattr(first, "mask", None)
+        if not isinstance(mask, Tensor) or mask.shape != first.pos.shape[:1]:
+            raise ConfigError(
+                f"guidance={cfg.guidance!r} needs a per-point 'mask' (1 = allowed) in the "
+                f"training data, and data {cfg.data!r} has none; use --data synthetic-decoy "
+                f"or a dataset whose items carry mask [num_points]"
+            )
+        try:
+            check_guidance_model(self.core)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        self.guidance = LOSSES[cfg.guidance]
+        self.annotated = annotated_clouds(len(train_set), cfg.guidance_fraction, cfg.seed).to(
+            self.device
+        )
 
     def state_dict(self) -> dict:
         return {
@@ -203,7 +254,7 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
-        self.running = state["running"]
+        self.running = {**self._zero_running(), **state["running"]}
         self.clock.reset(state["clock"])
         self.history, self.best = state["history"], state["best"]
         if self.cache is not None and state["cache"] is not None:
@@ -262,8 +313,10 @@ class Trainer:
         t2 = self.clock.stamp()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(batch)
+        logits, term = self._forward(batch)
         loss = torch.nn.functional.cross_entropy(logits, y)
+        if term is not None:
+            loss = loss + self.cfg.guidance_lambda * term
         aux = getattr(self.core, "aux_loss", None)
         if isinstance(aux, Tensor) and aux.requires_grad:
             loss = loss + aux
@@ -289,6 +342,27 @@ class Trainer:
             self.running["points_out"] += batch.num_nodes
             self.running["batches"] += 1
         return loss.detach()
+
+    def _forward(self, batch) -> tuple[Tensor, Tensor | None]:
+        """Train-mode logits, and the guidance term ``G`` (``None`` without guidance)."""
+        if self.guidance is None:
+            return self.model(batch), None
+        has_mask = self.annotated[batch.idx.view(-1)]
+        everyone = self.cfg.guidance_fraction >= 1
+        if not everyone and not bool(has_mask.any()):
+            return self.model(batch), None
+        logits, attribution = forward_with_attribution(
+            self.model,
+            batch,
+            self.cfg.guidance_method,
+            weight=None if everyone else has_mask,
+        )
+        values = self.guidance(attribution, batch.mask, batch.batch, batch.num_graphs)
+        term = guidance_term(values, has_mask)
+        with torch.no_grad():
+            self.running["guidance"] += float(torch.where(has_mask, values, 0.0).sum())
+            self.running["guided"] += float(has_mask.sum())
+        return logits, term
 
     @torch.no_grad()
     def evaluate(self, dataset=None) -> dict:
@@ -394,6 +468,9 @@ class Trainer:
             "seconds_eval": time.perf_counter() - t_eval,
             "seconds_epoch": time.perf_counter() - started,
         }
+        if self.guidance is not None:  # mean guidance loss of the annotated clouds seen
+            record["train_guidance"] = r["guidance"] / r["guided"] if r["guided"] else None
+            record["guided_per_epoch"] = r["guided"]
         if self.scheduler is not None:
             self.scheduler.step()
         self.history.append(record)
