@@ -40,18 +40,11 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor
-from torch_geometric.nn import EdgeConv, PointNetConv
 from zennit.core import RemovableHandleList
 from zennit.rules import Epsilon, Flat, Pass, WSquare
 
 from reldrop3d.relevance._context import explaining, unwrap
-from reldrop3d.relevance.canonizers import (
-    DifferenceFold,
-    MergeBatchNorm,
-    _edge_message,
-    _first_linear_slot,
-    _pointnet_message,
-)
+from reldrop3d.relevance.canonizers import DifferenceFold, MergeBatchNorm
 from reldrop3d.relevance.fast import _stabilizer_epsilon
 from reldrop3d.relevance.rulemaps import RuleMap, rule_map
 from reldrop3d.relevance.targets import resolve_target, seed
@@ -59,64 +52,17 @@ from reldrop3d.relevance.targets import resolve_target, seed
 __all__ = ["lrp_relevance"]
 
 
-def _linear_from(weight: Tensor, bias: Tensor | None) -> torch.nn.Linear:
-    """A ``torch.nn.Linear`` whose weight and bias are the given (non-leaf) tensors."""
-    lin = torch.nn.Linear(1, 1, bias=bias is not None, device=weight.device, dtype=weight.dtype)
-    lin.in_features, lin.out_features = weight.size(1), weight.size(0)
-    lin._parameters["weight"] = weight  # type: ignore[assignment]  (a graph tensor, on purpose)
-    lin._parameters["bias"] = bias  # type: ignore[assignment]
-    return lin
-
-
 class GradDifferenceFold(DifferenceFold):
     """:class:`DifferenceFold` whose folded weights are autograd functions of the originals."""
 
-    def register(self, conv: torch.nn.Module) -> None:
-        import functools
-
-        self.conv = conv
-        if isinstance(conv, PointNetConv):
-            if conv.local_nn is None:
-                raise TypeError("cannot fold a PointNetConv without local_nn")
-            container, key = _first_linear_slot(conv.local_nn)
-            lin = container._modules[key]
-            w = lin.weight
-            folded = torch.cat([w, -w[:, -3:]], dim=1)
-            message = _pointnet_message
-        elif isinstance(conv, EdgeConv):
-            container, key = _first_linear_slot(conv.nn)
-            lin = container._modules[key]
-            w = lin.weight
-            c = w.size(1) // 2
-            folded = torch.cat([w[:, :c] - w[:, c:], w[:, c:]], dim=1)
-            message = _edge_message
-        else:
-            raise TypeError(
-                f"DifferenceFold applies to PointNetConv and EdgeConv, got {type(conv)}"
-            )
-        self.slot, self.original = (container, key), lin
-        container._modules[key] = _linear_from(folded, getattr(lin, "bias", None))
-        conv.message = functools.partial(message, conv)
+    differentiable = True
 
 
 class GradMergeBatchNorm(MergeBatchNorm):
     """:class:`MergeBatchNorm` whose merged weights are autograd functions of the originals
     (the running statistics are constants)."""
 
-    def register(self, linears: list[torch.nn.Module], parent: torch.nn.Module, key: str) -> None:
-        norm = parent._modules[key]
-        self.slot = (parent, key, norm)
-        self.saved = []
-        inv_std = (norm.running_var + norm.eps).rsqrt()
-        scale = inv_std if norm.weight is None else norm.weight * inv_std
-        shift = 0.0 if norm.bias is None else norm.bias
-        for lin in linears:
-            w, b = lin._parameters["weight"], lin._parameters.get("bias")
-            self.saved.append((lin, w, b))
-            bias = b if b is not None else torch.zeros_like(norm.running_mean)
-            lin._parameters["weight"] = w * scale[:, None]
-            lin._parameters["bias"] = (bias - norm.running_mean) * scale + shift
-        parent._modules[key] = torch.nn.Identity()
+    differentiable = True
 
 
 def _grad_canonizers(rules: RuleMap) -> list:

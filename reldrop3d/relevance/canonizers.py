@@ -52,22 +52,22 @@ def _first_linear_slot(nn: torch.nn.Module) -> tuple[torch.nn.Module, str]:
     )
 
 
-def _linear_like(weight: Tensor, bias: Tensor | None) -> torch.nn.Linear:
-    lin = torch.nn.Linear(
-        weight.size(1),
-        weight.size(0),
-        bias=bias is not None,
-        device=weight.device,
-        dtype=weight.dtype,
-    )
-    with torch.no_grad():
-        lin.weight.copy_(weight)
-        if bias is not None:
-            lin.bias.copy_(bias)
-    lin.weight.requires_grad_(False)
-    if bias is not None:
-        lin.bias.requires_grad_(False)
+def _linear_holding(weight: Tensor, bias: Tensor | None, differentiable: bool) -> torch.nn.Linear:
+    """A ``torch.nn.Linear`` computing ``x W^T + b`` with the given tensors.
+
+    ``differentiable=False``: frozen leaf copies (``requires_grad=False``).
+    ``differentiable=True``: the tensors themselves, graph and all, so that
+    gradients reach the parameters they were computed from.
+    """
+    lin = torch.nn.Linear(1, 1, bias=bias is not None, device=weight.device, dtype=weight.dtype)
+    lin.in_features, lin.out_features = weight.size(1), weight.size(0)
+    lin._parameters["weight"] = _held(weight, differentiable)
+    lin._parameters["bias"] = None if bias is None else _held(bias, differentiable)
     return lin
+
+
+def _held(t: Tensor, differentiable: bool) -> Tensor:
+    return t if differentiable else torch.nn.Parameter(t.detach(), requires_grad=False)
 
 
 def _pointnet_message(
@@ -89,7 +89,14 @@ class DifferenceFold(Canonizer):
     Args:
         names: restrict the fold to the convolutions with these module names;
             ``None`` folds every such convolution in the model.
+
+    ``differentiable`` (a class attribute): ``False`` puts frozen copies of
+    the folded weights in place; the subclass with ``True``
+    (:class:`~reldrop3d.guidance.lrp.GradDifferenceFold`) keeps them functions
+    of the parameters, for relevance that is differentiated again.
     """
+
+    differentiable = False
 
     def __init__(self, names: list[str] | None = None):
         super().__init__()
@@ -116,14 +123,13 @@ class DifferenceFold(Canonizer):
                 raise TypeError("cannot fold a PointNetConv without local_nn")
             container, key = _first_linear_slot(conv.local_nn)
             lin = container._modules[key]
-            w = lin.weight.detach()
-            w_pos = w[:, -3:]
-            folded = torch.cat([w, -w_pos], dim=1)  # [W_x, W_p] -> [W_x, W_p, -W_p]
+            w = lin.weight
+            folded = torch.cat([w, -w[:, -3:]], dim=1)  # [W_x, W_p] -> [W_x, W_p, -W_p]
             message = _pointnet_message
         elif isinstance(conv, EdgeConv):
             container, key = _first_linear_slot(conv.nn)
             lin = container._modules[key]
-            w = lin.weight.detach()
+            w = lin.weight
             c = w.size(1) // 2
             folded = torch.cat([w[:, :c] - w[:, c:], w[:, c:]], dim=1)  # [W1 - W2, W2]
             message = _edge_message
@@ -131,9 +137,9 @@ class DifferenceFold(Canonizer):
             raise TypeError(
                 f"DifferenceFold applies to PointNetConv and EdgeConv, got {type(conv)}"
             )
-        bias = lin.bias.detach() if getattr(lin, "bias", None) is not None else None
         self.slot, self.original = (container, key), lin
-        container._modules[key] = _linear_like(folded, bias)
+        bias = getattr(lin, "bias", None)
+        container._modules[key] = _linear_holding(folded, bias, self.differentiable)
         conv.message = functools.partial(message, conv)
 
     def remove(self) -> None:
@@ -155,7 +161,12 @@ class MergeBatchNorm(Canonizer):
 
     Args:
         name_map: pairs ``(linear_names, norm_name)``, as zennit's ``NamedMergeBatchNorm``.
+
+    ``differentiable``: as for :class:`DifferenceFold` (the running statistics
+    are constants either way).
     """
+
+    differentiable = False
 
     def __init__(self, name_map: list[tuple[list[str], str]]):
         super().__init__()
@@ -178,18 +189,18 @@ class MergeBatchNorm(Canonizer):
         norm = parent._modules[key]
         self.slot = (parent, key, norm)
         self.saved = []
-        with torch.no_grad():
+        scale = norm.running_var.add(norm.eps).sqrt().reciprocal()
+        if norm.weight is not None:
             scale = norm.weight / (norm.running_var + norm.eps).sqrt()
-            for lin in linears:
-                w, b = lin._parameters["weight"], lin._parameters.get("bias")
-                self.saved.append((lin, w, b))
-                bias = b if b is not None else torch.zeros_like(norm.running_mean)
-                lin._parameters["weight"] = torch.nn.Parameter(
-                    w * scale[:, None], requires_grad=False
-                )
-                lin._parameters["bias"] = torch.nn.Parameter(
-                    (bias - norm.running_mean) * scale + norm.bias, requires_grad=False
-                )
+        shift = norm.bias if norm.bias is not None else torch.zeros_like(norm.running_mean)
+        for lin in linears:
+            w, b = lin._parameters["weight"], lin._parameters.get("bias")
+            self.saved.append((lin, w, b))
+            bias = b if b is not None else torch.zeros_like(norm.running_mean)
+            lin._parameters["weight"] = _held(w * scale[:, None], self.differentiable)
+            lin._parameters["bias"] = _held(
+                (bias - norm.running_mean) * scale + shift, self.differentiable
+            )
         parent._modules[key] = torch.nn.Identity()
 
     def remove(self) -> None:
