@@ -33,10 +33,13 @@ running statistics), so ``"lrp"`` runs the training forward for the logits
 updated by it.
 
 Models: double backpropagation must be supported by every op of the model.
-``torch_scatter.segment_csr`` with ``reduce="mean"``/``"sum"`` (DGCNN's global
-mean pool) has a backward that autograd cannot differentiate again: the
-guidance gradient would silently miss every path through it. Hence
-:data:`GUIDANCE_MODELS` lists PointNet (without T-Nets) and PointNet++ only.
+``torch_scatter.segment_csr`` with ``reduce="mean"``/``"sum"`` has a backward
+that autograd cannot differentiate again (the guidance gradient would
+silently miss every path through it), so DGCNN's global mean pool is built
+from ``index_add`` (:func:`reldrop3d.models.pool.global_mean_pool`); its
+guidance gradient is checked against finite differences like the others.
+PointNet with T-Nets is refused (the relevance rules treat the learned
+transforms as constants).
 """
 
 from __future__ import annotations
@@ -61,20 +64,14 @@ __all__ = [
 #: Attribution methods whose result is differentiable in the parameters.
 GUIDANCE_METHODS = ("input_x_gradient", "gradient", "lrp")
 #: ``reldrop3d.models.build`` names whose forward supports double backpropagation.
-GUIDANCE_MODELS = ("pointnet", "pointnet2", "pointnet2-msg")
+GUIDANCE_MODELS = ("pointnet", "pointnet2", "pointnet2-msg", "dgcnn")
 
 
 def check_guidance_model(model: torch.nn.Module) -> None:
     """Raise ``ValueError`` for a model whose forward cannot be differentiated twice."""
-    from reldrop3d.models import DGCNN, PointNet
+    from reldrop3d.models import PointNet
 
     core = unwrap(model)
-    if isinstance(core, DGCNN):
-        raise ValueError(
-            "model dgcnn does not support explanation guidance: its global mean pool "
-            "(torch_scatter segment_csr) cannot be differentiated twice; use one of "
-            f"{', '.join(GUIDANCE_MODELS)}"
-        )
     if isinstance(core, PointNet) and core.input_transform is not None:
         raise ValueError(
             "PointNet with tnet=True does not support explanation guidance (the learned "

@@ -29,8 +29,14 @@ def global_max_pool(x: Tensor, batch: Tensor, size: int) -> Tensor:
 
 
 def global_mean_pool(x: Tensor, batch: Tensor, size: int) -> Tensor:
-    """``out_b = mean_{p in b} x_p``: ``x [N, F]``, sorted ``batch [N]`` -> ``[size, F]``."""
-    return segment_csr(x, index_to_ptr(batch, size), reduce="mean")
+    """``out_b = mean_{p in b} x_p``: ``x [N, F]``, sorted ``batch [N]`` -> ``[size, F]``.
+
+    Built from ``index_add`` rather than ``segment_csr``: the backward of
+    ``segment_csr``'s mean cannot be differentiated again, and explanation
+    guidance differentiates the input gradient with respect to the weights.
+    """
+    count = torch.bincount(batch, minlength=size).clamp_(min=1).to(x.dtype)
+    return x.new_zeros(size, x.size(1)).index_add(0, batch, x) / count.unsqueeze(1)
 
 
 class SortedMaxAggregation(Aggregation):
