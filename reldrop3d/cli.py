@@ -1,4 +1,4 @@
-"""Command line: ``reldrop3d info | train | eval | explain | demo | compare | bench``.
+"""Command line: ``reldrop3d info | train | eval | compare | explain | bench | demo``.
 
 Each sub-command is a thin layer over the library; user errors (bad
 options, missing files) print one line and exit with status 2, without a
@@ -307,6 +307,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """A quick measurement of what RelDrop costs per step on this machine."""
+    from reldrop3d.bench import run_bench
+
+    if args.model not in ("pointnet", "pointnet2", "pointnet2-msg", "dgcnn"):
+        raise UserError(
+            f"--model must be pointnet, pointnet2, pointnet2-msg or dgcnn; got {args.model!r}"
+        )
+    r = run_bench(args.model, args.batch_size, args.num_points, args.device, args.repeats)
+    print(
+        f"{r['model']}, {r['batch_size']} x {r['num_points']} points on {r['device']} "
+        f"(medians of {args.repeats}):"
+    )
+    print(f"  plain training step  {r['plain_step']:8.3f} s")
+    print(f"  LRP relevance        {r['relevance']:8.3f} s  ({r['relevance_over_step']:.2f}x step)")
+    print(
+        f"  RelDrop dropper      {r['drop'] * 1e3:8.3f} ms ({100 * r['drop_over_step']:.2f}% "
+        f"of a step)"
+    )
+    print(
+        f"  full RelDrop step    {r['reldrop_step']:8.3f} s  ({r['reldrop_step_over_step']:.2f}x "
+        f"step)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reldrop3d",
@@ -365,6 +391,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("label", "pred"), default="label")
     p.add_argument("--out", required=True, help="output file stem (.ply and .png)")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("bench", help="what RelDrop costs per step here (about a minute)")
+    p.add_argument("--model", default="pointnet")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-points", type=int, default=1024)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="train without and with RelDrop on SyntheticShapes")
     p.add_argument("--out", default="demo")

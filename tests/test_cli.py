@@ -195,3 +195,10 @@ def test_demo_writes_its_report(tmp_path):
         tmp_path / "demo", epochs=1, num_points=96, samples_per_class=6, progress=False
     )
     assert all(r["reused"] for r in again["rows"])
+
+
+def test_bench_prints_the_cost_of_a_reldrop_step(capsys):
+    assert main(["bench", "--batch-size", "4", "--num-points", "64", "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "LRP relevance" in printed and "full RelDrop step" in printed
+    assert main(["bench", "--model", "resnet"]) == 2
