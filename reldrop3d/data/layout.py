@@ -13,7 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reldrop3d.data.clouds import Clouds
+from torch_geometric.data import Data
+
+from reldrop3d.data._checks import check_num_points, check_split
+from reldrop3d.data.clouds import Clouds, PointCloudDataset
 
 Reader = Callable[[Path, str, int | None, bool], tuple[list[str], Clouds]]
 
@@ -81,3 +84,36 @@ def find_layout(
         f"no {dataset} layout found in {root} (nor in its raw/ or immediate subfolders). "
         f"Looked for: {looked}. Found: {found or 'nothing (empty folder)'}"
     )
+
+
+class LayoutDataset(PointCloudDataset):
+    """A dataset read whole from whichever of its :attr:`LAYOUTS` is found under ``root``.
+
+    Subclasses set :attr:`NAME` (for messages), :attr:`SPLITS` and :attr:`LAYOUTS`,
+    and give their own defaults for ``split`` and ``num_points``.
+    """
+
+    NAME: str = "dataset"
+    SPLITS: tuple[str, ...] = ()
+    LAYOUTS: tuple[Layout, ...] = ()
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        num_points: int | None,
+        transform: Callable[[Data], Data] | None = None,
+        use_normals: bool = False,
+        layout: str | None = None,
+    ) -> None:
+        super().__init__(transform)
+        self.split = check_split(split, self.SPLITS)
+        self.num_points = check_num_points(num_points)
+        self.use_normals = bool(use_normals)
+        found, folder = find_layout(Path(root).expanduser(), self.LAYOUTS, layout, self.NAME)
+        self.layout = found.name
+        self.folder = folder
+        self.up_axis = found.up_axis
+        classes, clouds = found.read(folder, self.split, self.num_points, self.use_normals)
+        self.classes = classes
+        self._set_clouds(clouds)

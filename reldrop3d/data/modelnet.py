@@ -8,9 +8,7 @@ from pathlib import Path
 from torch_geometric.data import Data
 
 from reldrop3d.data import modelnet_layouts as layouts
-from reldrop3d.data._checks import check_num_points, check_split
-from reldrop3d.data.clouds import PointCloudDataset
-from reldrop3d.data.layout import Layout, find_layout
+from reldrop3d.data.layout import Layout, LayoutDataset
 
 #: Layouts in order of preference when a folder holds several.
 LAYOUTS: tuple[Layout, ...] = (
@@ -47,7 +45,7 @@ LAYOUTS: tuple[Layout, ...] = (
 )
 
 
-class ModelNet40(PointCloudDataset):
+class ModelNet40(LayoutDataset):
     r"""ModelNet40 (Wu et al., CVPR 2015): 12,311 CAD models in 40 classes, as point clouds.
 
     Reads any of four layouts (see :mod:`reldrop3d.data.modelnet_layouts`),
@@ -88,6 +86,8 @@ class ModelNet40(PointCloudDataset):
             NaN/inf coordinates (the message names the file and the item).
     """
 
+    NAME = "ModelNet40"
+    LAYOUTS = LAYOUTS
     SPLITS = ("train", "test")
     #: Up axis of the shared ``modelnet40_1024`` data; instances set that of their layout.
     up_axis: int = 2
@@ -101,17 +101,7 @@ class ModelNet40(PointCloudDataset):
         use_normals: bool = False,
         layout: str | None = None,
     ) -> None:
-        super().__init__(transform)
-        self.split = check_split(split, self.SPLITS)
-        self.num_points = check_num_points(num_points)
-        self.use_normals = bool(use_normals)
-        found, folder = find_layout(Path(root).expanduser(), LAYOUTS, layout, "ModelNet40")
-        self.layout = found.name
-        self.folder = folder
-        self.up_axis = found.up_axis
-        classes, clouds = found.read(folder, self.split, self.num_points, self.use_normals)
-        self.classes = classes
-        self._set_clouds(clouds)
+        super().__init__(root, split, num_points, transform, use_normals, layout)
 
     def _repr_extra(self) -> str:
         return f", split={self.split!r}, layout={self.layout!r}"

@@ -10,9 +10,7 @@ from torch_geometric.data import Data
 
 from reldrop3d.data import shapenet_layouts as layouts
 from reldrop3d.data import shapenet_tables as tables
-from reldrop3d.data._checks import check_num_points, check_split
-from reldrop3d.data.clouds import PointCloudDataset
-from reldrop3d.data.layout import Layout, find_layout
+from reldrop3d.data.layout import Layout, LayoutDataset
 
 #: Layouts in order of preference when a folder holds several.
 LAYOUTS: tuple[Layout, ...] = (
@@ -35,7 +33,7 @@ LAYOUTS: tuple[Layout, ...] = (
 )
 
 
-class ShapeNetPart(PointCloudDataset):
+class ShapeNetPart(LayoutDataset):
     r"""ShapeNet part benchmark (Yi et al. 2016): 16,881 shapes, 16 categories, 50 parts.
 
     Reads the PointNet ``hdf5`` layout or the ``txt`` layout with normals
@@ -71,6 +69,8 @@ class ShapeNetPart(PointCloudDataset):
             or part ids out of range, NaN/inf coordinates (naming the file and item).
     """
 
+    NAME = "ShapeNetPart"
+    LAYOUTS = LAYOUTS
     SPLITS = ("train", "val", "test", "trainval")
     up_axis: int = 1
     #: Global part ids of each category (``{"Airplane": (0, 1, 2, 3), ...}``).
@@ -87,17 +87,7 @@ class ShapeNetPart(PointCloudDataset):
         use_normals: bool = False,
         layout: str | None = None,
     ) -> None:
-        super().__init__(transform)
-        self.split = check_split(split, self.SPLITS)
-        self.num_points = check_num_points(num_points)
-        self.use_normals = bool(use_normals)
-        found, folder = find_layout(Path(root).expanduser(), LAYOUTS, layout, "ShapeNetPart")
-        self.layout = found.name
-        self.folder = folder
-        self.up_axis = found.up_axis
-        classes, clouds = found.read(folder, self.split, self.num_points, self.use_normals)
-        self.classes = classes
-        self._set_clouds(clouds)
+        super().__init__(root, split, num_points, transform, use_normals, layout)
 
     @property
     def num_parts(self) -> int:
