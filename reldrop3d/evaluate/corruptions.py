@@ -237,12 +237,7 @@ def drop_local(
         sizes = _cluster_sizes(
             count, _bound(total, grid.valid.size(1), reference_points), grid, generator
         )
-        alive = grid.valid.clone()
-        for c in range(sizes.size(1)):
-            center = _point_at(grid.pos, random_point(alive, generator))
-            take = torch.minimum(sizes[:, c], alive.sum(1) - 1).clamp(min=0)
-            alive &= ~nearest_mask(grid.pos, center, alive, take)
-        return keep(grid, alive)
+        return keep(grid, _remove_clusters(grid, sizes.unbind(1), generator))
 
     return _run(points, mask, generator, core)
 
@@ -517,12 +512,7 @@ def cutout(
 
     def core(grid: Grid) -> Grid:
         per = _count(size, grid.counts, reference_points)
-        alive = grid.valid.clone()
-        for _ in range(clusters):
-            center = _point_at(grid.pos, random_point(alive, generator))
-            take = torch.minimum(per, alive.sum(1) - 1).clamp(min=0)
-            alive &= ~nearest_mask(grid.pos, center, alive, take)
-        return keep(grid, alive)
+        return keep(grid, _remove_clusters(grid, [per] * clusters, generator))
 
     return _run(points, mask, generator, core)
 
@@ -673,6 +663,23 @@ def _bound(value: float, width: int, reference_points: int | None) -> int:
 def _point_at(pos: Tensor, col: Tensor) -> Tensor:
     """``pos[b, col[b]]``: ``[B, 3]``."""
     return pos.gather(1, col.view(-1, 1, 1).expand(-1, 1, pos.size(-1))).squeeze(1)
+
+
+def _remove_clusters(
+    grid: Grid, sizes: Sequence[Tensor], generator: torch.Generator | None
+) -> Tensor:
+    """Remove clusters one after the other: the alive mask ``[B, W]`` afterwards.
+
+    For each ``sizes[c] [B]``, a random remaining point of every cloud and its
+    ``min(sizes[c], remaining - 1)`` nearest remaining points (itself included)
+    are removed, so a cloud always keeps at least one point.
+    """
+    alive = grid.valid.clone()
+    for size in sizes:
+        center = _point_at(grid.pos, random_point(alive, generator))
+        take = torch.minimum(size, alive.sum(1) - 1).clamp(min=0)
+        alive &= ~nearest_mask(grid.pos, center, alive, take)
+    return alive
 
 
 def _cluster_ids(
