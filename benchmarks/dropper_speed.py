@@ -15,10 +15,9 @@ What it measures (issue 4, "Speed"):
   (``fill="remove"``: the kept points concatenated, plus the new batch
   vector). It is a tight version of the published loop, which in addition
   copies the whole batch to and from the GPU once per cloud;
-- the dropper's share of one training step of a small PointNet-like model on
-  the 32 x 1024 batch (a stand-in until the package's models land:
-  ``MLP([3, 64, 64, 64, 128, 1024])`` per point, ``global_max_pool``,
-  ``MLP([1024, 512, 256, 40])``; forward, backward and an Adam step);
+- the dropper's share of one training step of the package's PointNet
+  (``reldrop3d.models.build("pointnet", 40)``; forward, backward and an Adam
+  step) on the 32 x 1024 batch;
 - with ``--device cuda``, the same on a GPU beside the loop that pays a
   device round trip per cloud (skipped, with a message, without a GPU).
 
@@ -54,7 +53,9 @@ import torch_geometric
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from reldrop3d.drop import RelDrop, relevance_mask
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reldrop3d.drop import RelDrop, relevance_mask  # noqa: E402
 
 ALPHA, BETA, MIN_POINTS = 0.5, 0.5, 32
 SIZES = [(32, 1024), (128, 1024), (128, 2048)]
@@ -217,29 +218,17 @@ def bench_size(num_clouds: int, num_points: int, device: str, quick: bool) -> di
     return {name: summary(samples) for name, samples in times.items()}
 
 
-def training_step_time(batch: Batch, steps: int, model: torch.nn.Module | None = None) -> float:
-    """Median seconds of one training step (forward, backward, Adam) on ``batch``.
-
-    ``model`` maps a batch to logits ``[B, 40]``; ``None``: the PointNet-like stand-in.
-    """
-    from torch_geometric.nn import MLP, global_max_pool
+def training_step_time(batch: Batch, steps: int) -> float:
+    """Median seconds of one PointNet training step (forward, backward, Adam) on ``batch``."""
+    from reldrop3d.models import build
 
     torch.manual_seed(0)
-    if model is None:
-        local = MLP([3, 64, 64, 64, 128, 1024])
-        head = MLP([1024, 512, 256, 40], dropout=0.5)
-        model = torch.nn.ModuleList([local, head])
-
-        def forward(b: Batch) -> Tensor:
-            return head(global_max_pool(local(b.pos), b.batch))
-    else:
-        forward = model
-    model.train()
+    model = build("pointnet", 40).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step() -> None:
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(forward(batch), batch.y).backward()
+        torch.nn.functional.cross_entropy(model(batch), batch.y).backward()
         opt.step()
 
     step()
@@ -353,18 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio_table[label] = ratios(results[label])
         print_table(f"{label} on {args.device}", results[label], ratio_table[label])
 
-    step, real_step = None, None
+    step = None
     if args.device == "cpu":
         batch, _ = make_batch(*sizes[-1] if args.quick else (32, 1024), "cpu")
         step = training_step_time(batch, 2 if args.quick else args.steps)
-        try:  # the package's own PointNet, when it is there
-            from reldrop3d.models import build
-
-            real_step = training_step_time(
-                batch, 2 if args.quick else args.steps, build("pointnet", 40)
-            )
-        except Exception as error:  # noqa: BLE001 - report, do not fail the benchmark
-            real_step = f"not measured: {type(error).__name__}: {error}"
     load_after = os.getloadavg()
 
     label32 = "32x1024"
@@ -434,13 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_step": None
         if step is None
         else {
-            "model": "stand-in PointNet-like: PyG MLP([3,64,64,64,128,1024]) per point, "
-            "global_max_pool, MLP([1024,512,256,40]); forward+backward+Adam; the "
-            "package's real models land later (reldrop3d.models.PointNet below, "
-            "when it could be built)",
-            "reldrop3d_pointnet_median_s": (
-                round(real_step, 4) if isinstance(real_step, float) else real_step
-            ),
+            "model": "reldrop3d.models.build('pointnet', 40): forward + backward + Adam",
             "batch": label32 if not args.quick else f"{sizes[-1][0]}x{sizes[-1][1]}",
             "median_s": round(step, 4),
             "dropper_share": {
@@ -449,12 +424,6 @@ def main(argv: list[str] | None = None) -> int:
                 if not name.startswith("loop")
             }
             if label32 in results
-            else None,
-            "dropper_share_of_reldrop3d_pointnet": {
-                name: round(results[label32][name]["median_us"] * 1e-6 / real_step, 5)
-                for name in ("threshold_zero", "threshold_remove")
-            }
-            if label32 in results and isinstance(real_step, float)
             else None,
         },
         "targets": targets,
