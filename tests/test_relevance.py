@@ -283,3 +283,19 @@ def test_chunked_passes_give_the_same_relevance(method):
     torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-6 * float(whole.abs().max()))
     with pytest.raises(ValueError, match="max_clouds must be a positive int or None, got 0"):
         point_relevance(m, BATCH, max_clouds=0)
+
+
+def test_relevance_colours_diverge_around_white_and_clip_outliers():
+    from reldrop3d.relevance.render import relevance_colours
+
+    r = torch.cat([torch.linspace(-1.0, 1.0, 101), torch.tensor([1000.0])])
+    rgb = relevance_colours(r, clip=0.99)
+    assert rgb.shape == (102, 3) and rgb.min() >= 0.0 and rgb.max() <= 1.0
+    assert abs(rgb[50] - 1.0).max() < 0.01  # zero is white
+    assert rgb[100, 0] > 0.9 and rgb[100, 2] < 0.1  # +1 is red despite the outlier
+    assert rgb[0, 2] > 0.9 and rgb[0, 0] < 0.1  # -1 is blue
+    full = relevance_colours(r, clip=1.0)  # the outlier sets the scale: +1 is pale
+    assert full[100, 1] > 0.99
+    assert relevance_colours(torch.zeros(5)).min() > 0.99  # constant cloud: all white
+    with pytest.raises(ValueError, match="clip must be in"):
+        relevance_colours(r, clip=0.0)

@@ -9,15 +9,26 @@ import torch
 from torch import Tensor
 
 
-def relevance_colours(relevance: Tensor) -> np.ndarray:
-    """``[N, 3]`` RGB in [0, 1]: a diverging map (blue negative, white 0, red positive),
-    scaled by the largest absolute relevance of the cloud."""
+def relevance_colours(relevance: Tensor, clip: float = 0.99) -> np.ndarray:
+    r"""``[N, 3]`` RGB in [0, 1] of a relevance ``[N]``: a diverging map, blue negative,
+    white 0, red positive.
+
+    Colour of point :math:`i`: ``bwr`` at :math:`\tfrac12 + \tfrac12
+    \operatorname{clamp}(R_i / s, -1, 1)` with :math:`s` the ``clip`` quantile
+    of :math:`|R|` (``clip=1``: the largest). Point relevance behind a max pool
+    sits on a few points; a quantile keeps one of them from washing out the rest.
+    """
     import matplotlib
 
-    r = relevance.detach().float().cpu()
-    scale = float(r.abs().max()) or 1.0
+    if not 0.0 < clip <= 1.0:
+        raise ValueError(f"clip must be in (0, 1], got {clip!r}")
+    r = relevance.detach().double().cpu()
+    scale = float(torch.quantile(r.abs(), clip)) if r.numel() else 0.0
+    if scale == 0.0:
+        scale = float(r.abs().max()) if r.numel() else 0.0
+    scale = scale or 1.0
     cmap = matplotlib.colormaps["bwr"]
-    return cmap((r / scale * 0.5 + 0.5).numpy())[:, :3]
+    return cmap((r / scale).clamp(-1.0, 1.0).mul(0.5).add(0.5).numpy())[:, :3]
 
 
 def save_relevance_cloud(
@@ -55,9 +66,9 @@ def save_relevance_cloud(
             xyz[order, 1],
             xyz[order, 2],
             c=colours[order],
-            s=6,
-            edgecolors="k",
-            linewidths=0.1,
+            s=10,
+            edgecolors="0.5",
+            linewidths=0.15,
         )
         ax.view_init(elev=elev, azim=azim)
         ax.set_box_aspect(np.ptp(xyz, axis=0) + 1e-6)
