@@ -94,7 +94,7 @@ def test_pointnet_tnet_option():
     b = uneven_batch((40, 30), seed=6)
     m = models.PointNet(4, tnet=True)
     assert m(b).shape == (2, 4)
-    assert m.aux_loss.ndim == 0 and float(m.aux_loss) >= 0
+    assert m.aux_loss.ndim == 0 and float(m.aux_loss.detach()) >= 0
 
 
 def test_build_rejects_unknown_names_and_bad_arguments():
