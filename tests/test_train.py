@@ -132,6 +132,28 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, shapes):
         assert torch.equal(pa, pb)
 
 
+def test_relevance_in_chunks_trains_like_the_whole_batch(tmp_path, shapes, monkeypatch):
+    import reldrop3d.train.trainer as trainer_module
+
+    chunks = []
+    real = trainer_module.point_relevance
+
+    def spy(model, batch, **kw):
+        chunks.append(kw.get("max_clouds"))
+        return real(model, batch, **kw)
+
+    monkeypatch.setattr(trainer_module, "point_relevance", spy)
+    whole = run(config(tmp_path / "a", epochs=1), shapes)
+    whole.fit()
+    assert chunks and set(chunks) == {None}
+    chunks.clear()
+    chunked = run(config(tmp_path / "b", epochs=1, relevance_max_clouds=3), shapes)
+    chunked.fit()
+    assert chunks and set(chunks) == {3}
+    for pa, pb in zip(whole.core.parameters(), chunked.core.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
+
+
 def test_stop_mid_epoch_then_resume_matches(tmp_path, shapes, monkeypatch):
     cfg_a = config(tmp_path / "a", epochs=2, reldrop_every=2)
     run(cfg_a, shapes).fit()
@@ -242,6 +264,7 @@ def test_resume_refuses_another_model(tmp_path, shapes):
         ({"scale": [1.2, 0.8]}, "scale must be"),
         ({"data": "imagenet"}, "data must be synthetic"),
         ({"relevance": "shap"}, "relevance must be one of"),
+        ({"relevance_max_clouds": -1}, "relevance_max_clouds must be a non-negative integer"),
     ],
 )
 def test_bad_config_is_named(kw, match):

@@ -49,6 +49,7 @@ class TrainConfig:
     min_points: int = 32
     max_ratio: float = 0.875
     relevance: str = "lrp"
+    relevance_max_clouds: int = 0
     reldrop_every: int = 1
     epochs: int = 100
     batch_size: int = 32
@@ -97,7 +98,7 @@ class TrainConfig:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{key} must be a positive integer; got {v!r}")
-        for key in ("min_points", "samples_per_class", "seed"):
+        for key in ("min_points", "samples_per_class", "seed", "relevance_max_clouds"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{key} must be a non-negative integer; got {v!r}")

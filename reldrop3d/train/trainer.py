@@ -278,20 +278,28 @@ class Trainer:
             save_checkpoint(self.state_dict(), self.out / name)
 
     # ------------------------------------------------------------------ steps
+    def _explain(self, batch) -> Tensor:
+        return point_relevance(
+            self.core,
+            batch,
+            method=self.cfg.relevance,
+            generator=self.drop_gen,
+            max_clouds=self.cfg.relevance_max_clouds or None,
+        )
+
     def _relevance(self, batch, epoch: int) -> Tensor:
-        method = self.cfg.relevance
         if self.cache is None:
-            return point_relevance(self.core, batch, method=method, generator=self.drop_gen)
+            return self._explain(batch)
         idx = batch.idx
         due = self.cache.due(idx, epoch)
         if bool(due.all()):
-            r = point_relevance(self.core, batch, method=method, generator=self.drop_gen)
+            r = self._explain(batch)
             self.cache.put(idx, batch.batch, batch.ptr, r, epoch)
             return r
         r = self.cache.get(idx, batch.batch, batch.ptr)
         if bool(due.any()):
             sub = select_clouds(batch, due)
-            fresh = point_relevance(self.core, sub, method=method, generator=self.drop_gen)
+            fresh = self._explain(sub)
             self.cache.put(sub.idx, sub.batch, sub.ptr, fresh, epoch)
             r[due[batch.batch]] = fresh
         return r
