@@ -23,10 +23,9 @@ def relevance_colours(relevance: Tensor, clip: float = 0.99) -> np.ndarray:
     if not 0.0 < clip <= 1.0:
         raise ValueError(f"clip must be in (0, 1], got {clip!r}")
     r = relevance.detach().double().cpu()
-    scale = float(torch.quantile(r.abs(), clip)) if r.numel() else 0.0
-    if scale == 0.0:
-        scale = float(r.abs().max()) if r.numel() else 0.0
-    scale = scale or 1.0
+    scale = 1.0
+    if r.numel():  # the quantile, else the largest (sparse maps), else 1 (all zero)
+        scale = float(torch.quantile(r.abs(), clip)) or float(r.abs().max()) or 1.0
     cmap = matplotlib.colormaps["bwr"]
     return cmap((r / scale).clamp(-1.0, 1.0).mul(0.5).add(0.5).numpy())[:, :3]
 
