@@ -1,26 +1,63 @@
-"""Checkpoints: written atomically, read with an error that names a bad file."""
+"""Checkpoints: plain data, written atomically, read without running code.
+
+A checkpoint is data that people hand each other, so it holds only tensors,
+numbers, strings, ``None``, lists, tuples and dicts, and it is read with
+``torch.load(..., weights_only=True)``: unpickling never calls a function
+named by the file. :func:`save_checkpoint` refuses to write anything else,
+so every checkpoint it writes can be read back; :func:`load_checkpoint`
+refuses a file that needs more, with one line naming the file and saying why.
+"""
 
 from __future__ import annotations
 
 import os
-import random
+import pickle
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import torch
+
+# what every reldrop3d checkpoint holds (``reldrop3d eval``/``explain`` read these)
+MODEL_KEYS = ("model", "config", "num_classes")
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, or does not fit the model; names the file."""
+    """A checkpoint is missing, unreadable, unsafe, or does not fit; the message names the file."""
+
+
+def _plain(value, where: str = "state") -> None:
+    """Raise ``TypeError`` naming the first entry of ``value`` that is not plain data."""
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor, torch.Size)):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where} has a key of type {type(k).__name__}: {k!r}")
+            _plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}")
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder,
-    flushed to disk, then renamed over ``path``. A crash leaves the old file intact."""
+    flushed to disk, then renamed over ``path``. A failed write (a full disk, say)
+    leaves the old file intact and raises :class:`CheckpointError` naming the file.
+
+    Raises ``TypeError`` if ``state`` holds anything but tensors, numbers,
+    strings, ``None``, lists, tuples and dicts: such a file could not be read
+    back safely.
+    """
+    _plain(state)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is an ordinary file
@@ -30,47 +67,73 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        kept = "the previous one is intact" if path.exists() else "no earlier one existed"
+        raise CheckpointError(
+            f"could not write checkpoint {path} ({e.strerror or e}); {kept}"
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    required: Iterable[str] = MODEL_KEYS,
+) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`, with ``weights_only=True``.
 
     Raises :class:`CheckpointError` naming the file when it is missing,
-    truncated or corrupt, or not a reldrop3d checkpoint.
+    truncated or corrupt, when it holds anything but plain data (it is then
+    refused, never loaded another way), or when it lacks one of the
+    ``required`` keys.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:  # torch raises several types for damaged files
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        if "Weights only load failed" not in text:
+            first = text.splitlines()[0] if text else ""
+            raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({first})") from None
+        found = [ln.strip() for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
+        reason = found[0] if found else "it holds more than tensors, numbers, strings, lists, dicts"
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {e})"
+            f"refusing to load checkpoint {path}: loading it could run code ({reason})"
         ) from None
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise CheckpointError(f"{path} is not a reldrop3d checkpoint (no model state and config)")
+    except Exception as e:  # torch raises several types for damaged files
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {first})"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a reldrop3d checkpoint (not a dict)")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a complete reldrop3d checkpoint (missing {', '.join(missing)})"
+        )
     return state
 
 
 def rng_state() -> dict:
-    """The global random states (Python, NumPy, torch CPU and CUDA)."""
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002 (the global state is what is saved)
-        "torch": torch.get_rng_state(),
-    }
+    """The global torch random states (CPU, and CUDA when present) as tensors.
+
+    Python's and NumPy's global generators are not saved: nothing in
+    reldrop3d draws from them.
+    """
+    state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -79,23 +142,30 @@ def set_rng_state(state: dict) -> None:
 def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     """``(model in eval mode, checkpoint dict)`` rebuilt from a training checkpoint.
 
-    Raises :class:`CheckpointError` naming the file when its weights do not
-    fit the model its configuration describes.
+    Raises :class:`CheckpointError` naming the file when it lacks what a model
+    needs or its weights do not fit the model its configuration describes.
     """
     from reldrop3d.models import build
 
     state = load_checkpoint(path)
     cfg = state["config"]
-    model = build(
-        cfg["model"],
-        state["num_classes"],
-        in_channels=state.get("in_channels", 0),
-        **cfg.get("model_kwargs", {}),
-    )
+    try:
+        model = build(
+            cfg["model"],
+            state["num_classes"],
+            in_channels=state.get("in_channels", 0),
+            **cfg.get("model_kwargs", {}),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} does not describe a model this version can build "
+            f"({type(e).__name__}: {e})"
+        ) from None
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
+        first = str(e).splitlines()[0]
         raise CheckpointError(
-            f"checkpoint {path} does not fit a {cfg['model']} model: {e}"
+            f"checkpoint {path} does not fit a {cfg['model']} model: {first}"
         ) from None
     return model.to(device).eval(), state
