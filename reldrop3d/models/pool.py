@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch_geometric.nn.aggr import Aggregation
-from torch_scatter import segment_csr
+
+from reldrop3d.ops.segment import segment_csr
 
 
 def index_to_ptr(index: Tensor, size: int) -> Tensor:

@@ -2,25 +2,30 @@
 
 - :class:`Trainer`: explain, drop, augment, step; evaluation, checkpoints, resume.
 - :class:`TrainConfig`: every setting of a run, with TOML in and out.
-- :func:`save_checkpoint` / :func:`load_checkpoint`: atomic writes, named errors.
+- :func:`save_checkpoint` / :func:`load_checkpoint`: atomic writes, plain data only
+  (read with ``weights_only=True``), named errors.
 - :class:`RelevanceCache`: per-point relevance reused for ``--reldrop-every K``.
+
+Names load on first use, so :mod:`reldrop3d.train.config` (pure Python) can be
+read by the command line without importing torch.
 """
 
-from reldrop3d.train.cache import RelevanceCache
-from reldrop3d.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from reldrop3d.train.config import ConfigError, TrainConfig, read_toml, to_toml
-from reldrop3d.train.trainer import Interrupted, Trainer, TrainingError
+from reldrop3d._lazy import attach
 
-__all__ = [
-    "CheckpointError",
-    "ConfigError",
-    "Interrupted",
-    "RelevanceCache",
-    "TrainConfig",
-    "Trainer",
-    "TrainingError",
-    "load_checkpoint",
-    "read_toml",
-    "save_checkpoint",
-    "to_toml",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "CheckpointError": "checkpoint",
+        "load_checkpoint": "checkpoint",
+        "save_checkpoint": "checkpoint",
+        "ConfigError": "config",
+        "TrainConfig": "config",
+        "read_toml": "config",
+        "to_toml": "config",
+        "RelevanceCache": "cache",
+        "Interrupted": "trainer",
+        "RunExistsError": "trainer",
+        "Trainer": "trainer",
+        "TrainingError": "trainer",
+    },
+)

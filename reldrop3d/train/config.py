@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reldrop3d.guidance.attribution import GUIDANCE_METHODS
-from reldrop3d.relevance.api import METHODS
+from reldrop3d.names import (
+    DROP_MODES,
+    FILLS,
+    GUIDANCE_LOSSES,
+    GUIDANCE_METHODS,
+    MODELS,
+    RELEVANCE_METHODS,
+)
 
-MODELS = ("pointnet", "pointnet2", "pointnet2-msg", "dgcnn")
+DEVICE_PATTERN = r"cpu|cuda(:\d+)?|mps"  # what --device accepts; availability is checked later
 AUGMENTS = ("reldrop", "random", "none")
-MODES = ("threshold", "topk", "sample")
-FILLS = ("remove", "zero", "first")
 SCHEDULERS = ("step", "cosine", "none")
-GUIDANCE = ("none", "energy", "rrr", "cyborg")
 DATA_KINDS = ("synthetic", "synthetic-decoy", "modelnet40", "shapenet")
+# keys that may differ from the saved run on --resume: the epoch budget, where
+# it runs, and memory knobs that do not change what is computed
+RESUMABLE = ("epochs", "device", "eval_batch_size", "relevance_max_clouds", "out")
 
 
 class ConfigError(ValueError):
@@ -78,11 +85,11 @@ class TrainConfig:
         choices = {
             "model": MODELS,
             "augment": AUGMENTS,
-            "mode": MODES,
+            "mode": DROP_MODES,
             "fill": FILLS,
             "scheduler": SCHEDULERS,
-            "relevance": METHODS,
-            "guidance": GUIDANCE,
+            "relevance": RELEVANCE_METHODS,
+            "guidance": ("none", *GUIDANCE_LOSSES),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -108,6 +115,8 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be a finite number >= 0; got {v!r}")
         if self.lr == 0:
             raise ConfigError("lr must be > 0; got 0")
+        if not isinstance(self.device, str) or not re.fullmatch(DEVICE_PATTERN, self.device):
+            raise ConfigError(f"device must be cpu, cuda, cuda:N or mps; got {self.device!r}")
         self._validate_guidance()
         if (
             not isinstance(self.scale, (list, tuple))
@@ -180,3 +189,27 @@ def _toml_value(v) -> str:
 def to_toml(cfg: TrainConfig) -> str:
     """The flat TOML text of a config; :func:`read_toml` reads it back to the same values."""
     return "".join(f"{k} = {_toml_value(v)}\n" for k, v in cfg.to_dict().items())
+
+
+def resume_conflicts(saved: dict, given: dict) -> list[tuple[str, object, object]]:
+    """``(key, saved value, given value)`` for each key of ``given`` that may not change
+    on resume (not in :data:`RESUMABLE`) and differs from the ``saved`` run's config.
+
+    Keys the saved config lacks (written by an older version) compare against
+    the default.
+    """
+    defaults = TrainConfig().to_dict()
+    out = []
+    for key, value in given.items():
+        if key in RESUMABLE:
+            continue
+        old = saved.get(key, defaults.get(key))
+        same = (
+            list(old) == list(value)
+            if isinstance(old, (list, tuple)) and isinstance(value, (list, tuple))
+            else old == value
+        )
+        if not same:
+            out.append((key, old, value))
+    return out
+
