@@ -33,8 +33,13 @@ class Indexed(Dataset):
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    """``(train, test)`` for ``cfg.data``: synthetic, synthetic-decoy, ``modelnet40[:PATH]``,
-    ``shapenet[:PATH]``.
+    """``(train, test)`` for ``cfg.data``; see :func:`build_split`."""
+    return build_split(cfg, "train"), build_split(cfg, "test")
+
+
+def build_split(cfg: TrainConfig, split: str) -> Dataset:
+    """The ``"train"`` or ``"test"`` split of ``cfg.data``: synthetic, synthetic-decoy,
+    ``modelnet40[:PATH]``, ``shapenet[:PATH]`` (ShapeNetPart's ``trainval`` for train).
 
     ``synthetic-decoy`` is :class:`~reldrop3d.data.SyntheticShapes` with
     ``decoy=True``: every training object carries a decoy at its class's
@@ -42,39 +47,38 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     carry per-point ``mask`` (False on the decoy) for explanation guidance.
 
     A path may be a layout folder or its parent; without one, real datasets
-    are looked for under ``$RELDROP3D_DATA``. Points are the first
-    ``num_points`` of each stored cloud, the same in every epoch (random
-    augmentation is applied to batches in the training step), which is what
-    keeps cached relevance aligned with the points.
+    are looked for under ``$RELDROP3D_DATA``. Only the files of ``split`` are
+    read, so a folder holding only the test split serves for evaluation.
+    Points are the first ``num_points`` of each stored cloud, the same in
+    every epoch (random augmentation is applied to batches in the training
+    step), which is what keeps cached relevance aligned with the points.
     """
     from reldrop3d.data import ModelNet40, ShapeNetPart, SyntheticShapes, default_data_root
 
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     kind, _, path = cfg.data.partition(":")
     if kind in ("synthetic", "synthetic-decoy"):
         if path:
             raise ConfigError(f"data {kind!r} takes no path; got {cfg.data!r}")
         spc = cfg.samples_per_class or None
-        test_spc = max(1, spc // 4) if spc else None
+        if split == "test" and spc:
+            spc = max(1, spc // 4)
         kw = {"seed": 0, "use_normals": cfg.use_normals}
         if kind == "synthetic-decoy":
             kw["decoy"] = True  # "class" in train (the shortcut), "swap" in test
-        return (
-            SyntheticShapes("train", cfg.num_points, spc, **kw),
-            SyntheticShapes("test", cfg.num_points, test_spc, **kw),
-        )
+        return SyntheticShapes(split, cfg.num_points, spc, **kw)
     if kind == "modelnet40":
         root = Path(path) if path else default_data_root() / "modelnet40_1024"
-        cls, splits = ModelNet40, ("train", "test")
+        cls = ModelNet40
     elif kind == "shapenet":
         root = Path(path) if path else default_data_root()
-        cls, splits = ShapeNetPart, ("trainval", "test")
+        cls, split = ShapeNetPart, ("trainval" if split == "train" else "test")
     else:  # validated before
         raise ConfigError(f"unknown data {cfg.data!r}")
     if not root.exists():
         raise ConfigError(f"data path {root} does not exist")
-    return tuple(
-        cls(root, s, num_points=cfg.num_points, use_normals=cfg.use_normals) for s in splits
-    )
+    return cls(root, split, num_points=cfg.num_points, use_normals=cfg.use_normals)
 
 
 class EpochSampler(Sampler[int]):

@@ -13,6 +13,7 @@ from torch import Tensor
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
+from reldrop3d._outputs import check_output_folder
 from reldrop3d.data.batching import select_clouds
 from reldrop3d.drop import RandomPointDropout, RelDrop
 from reldrop3d.evaluate.accuracy import mean_class_accuracy, overall_accuracy, per_class_table
@@ -22,18 +23,45 @@ from reldrop3d.models import build
 from reldrop3d.relevance import point_relevance
 from reldrop3d.train.augment import build_augment
 from reldrop3d.train.cache import RelevanceCache
-from reldrop3d.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reldrop3d.train.checkpoint import (
+    MODEL_KEYS,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from reldrop3d.train.clock import PhaseClock
-from reldrop3d.train.config import ConfigError, TrainConfig, to_toml
+from reldrop3d.train.config import ConfigError, TrainConfig, resume_conflicts, to_toml
 from reldrop3d.train.datasets import EpochSampler, Indexed, build_datasets
 from reldrop3d.train.distributed import World, all_reduce_sum, any_rank, barrier, init_world
 from reldrop3d.train.plots import plot_curves
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+# what a run folder holds; any of the first three means a run is there (a config.toml
+# alone may be the user's own settings file, which the run rewrites as resolved)
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.toml", "per_class.json", "curves.png")
+RESUME_KEYS = (
+    *MODEL_KEYS,
+    "optimizer",
+    "scheduler",
+    "epoch",
+    "batch_in_epoch",
+    "running",
+    "clock",
+    "history",
+    "best",
+    "rng",
+    "generators",
+    "cache",
+)
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the message says where and what was kept."""
+
+
+class RunExistsError(ConfigError):
+    """``cfg.out`` already holds a run, and neither resuming nor overwriting was asked for."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -99,7 +127,13 @@ class Trainer:
     Args:
         cfg: the run's configuration (validated here).
         train_set, test_set: datasets to use instead of building them from ``cfg.data``.
-        resume: continue the run in ``cfg.out`` from its ``last.pt``.
+        resume: continue the run in ``cfg.out`` from its ``last.pt`` (wherever the
+            folder was when it was written: the files go to ``cfg.out``). ``cfg`` must
+            match the saved configuration except in :data:`~reldrop3d.train.config.RESUMABLE`
+            keys (the epoch budget, the device, memory knobs).
+        overwrite: start afresh in a ``cfg.out`` that holds a run, deleting its files
+            (:data:`RUN_FILES`) when training starts. Without it (and without
+            ``resume``) such a folder is refused with :class:`RunExistsError`.
         progress: show tqdm progress bars and per-epoch lines.
     """
 
@@ -110,14 +144,19 @@ class Trainer:
         test_set=None,
         *,
         resume: bool = False,
+        overwrite: bool = False,
         progress: bool = True,
     ):
         self.cfg = cfg.validate()
         self.out = Path(cfg.out)
+        self.overwrite = overwrite and not resume
+        self._check_out(resume)
         self.progress = progress
         self.device = torch.device(cfg.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device {cfg.device!r} requested but CUDA is not available")
+        if self.device.type == "cuda" and (
+            not torch.cuda.is_available() or (self.device.index or 0) >= torch.cuda.device_count()
+        ):
+            raise ConfigError(f"device {cfg.device!r} requested but this machine has no such GPU")
         self.world: World = init_world(cfg.device)
         if self.world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.world.local_rank)
@@ -234,16 +273,31 @@ class Trainer:
             "cache": self.cache.state_dict() if self.cache is not None else None,
         }
 
+    def _check_out(self, resume: bool) -> None:
+        """Refuse an ``out`` that is a file, cannot be written, or holds a run not to be touched."""
+        out = self.out
+        try:
+            check_output_folder(out)
+        except ValueError as e:
+            raise ConfigError(f"out: {e}") from None
+        if resume:
+            return
+        present = [name for name in RUN_FILES[:3] if (out / name).exists()]
+        if present and not self.overwrite:
+            raise RunExistsError(
+                f"out {out} already holds a run ({', '.join(present)}); continue it with "
+                f"--resume, or start it over with --overwrite"
+            )
+
     def _resume(self) -> None:
         path = self.out / "last.pt"
-        state = load_checkpoint(path, map_location="cpu")
-        saved = state["config"]
-        for key in ("model", "data", "num_points", "use_normals", "model_kwargs"):
-            if saved.get(key) != getattr(self.cfg, key):
-                raise ConfigError(
-                    f"cannot resume {path}: it was trained with {key}={saved.get(key)!r}, "
-                    f"not {getattr(self.cfg, key)!r}"
-                )
+        state = load_checkpoint(path, map_location="cpu", required=RESUME_KEYS)
+        conflicts = resume_conflicts(state["config"], self.cfg.to_dict())
+        if conflicts:
+            key, old, new = conflicts[0]
+            raise ConfigError(
+                f"cannot resume {path}: it was trained with {key}={old!r}, not {new!r}"
+            )
         if state["num_classes"] != self.num_classes:
             raise ConfigError(
                 f"cannot resume {path}: {state['num_classes']} classes, "
@@ -489,8 +543,9 @@ class Trainer:
             improved = record["test_oa"] > self.best["test_oa"]
             if improved:
                 self.best = {"test_oa": record["test_oa"], "epoch": record["epoch"]}
-            self._write_metrics()
+            # the checkpoint first: metrics.jsonl never lists an epoch that last.pt lacks
             self._save("last.pt")
+            self._write_metrics()
             if improved:
                 save_checkpoint(self.state_dict(), self.out / "best.pt")
                 (self.out / "per_class.json").write_text(
@@ -518,6 +573,10 @@ class Trainer:
         cfg = self.cfg
         if self.world.main:
             self.out.mkdir(parents=True, exist_ok=True)
+            if self.overwrite:  # asked for: the old run's files go, once
+                for name in RUN_FILES:
+                    (self.out / name).unlink(missing_ok=True)
+                self.overwrite = False
             (self.out / "config.toml").write_text(to_toml(cfg))
         previous = signal.getsignal(signal.SIGINT)
 
