@@ -79,7 +79,12 @@ def test_baselines(method):
     m = model()
     pts = torch.rand(3, 3, 20)
     r = point_relevance_dense(
-        m, pts, method=method, channels_first=True, generator=torch.Generator().manual_seed(0)
+        m,
+        pts,
+        "pred",
+        method=method,
+        channels_first=True,
+        generator=torch.Generator().manual_seed(0),
     )
     assert r.shape == (3, 20) and torch.isfinite(r).all()
     assert not m.training
@@ -87,6 +92,12 @@ def test_baselines(method):
 
 def test_bad_input():
     with pytest.raises(ValueError, match=r"points must be a \[B, N, C\] tensor, got \(3, 4\)"):
-        point_relevance_dense(model(), torch.rand(3, 4))
+        point_relevance_dense(model(), torch.rand(3, 4), "pred")
     with pytest.raises(ValueError, match="method must be one of"):
-        point_relevance_dense(model(), torch.rand(1, 3, 4), method="lime")
+        point_relevance_dense(model(), torch.rand(1, 3, 4), "pred", method="lime")
+
+
+def test_target_has_no_default():
+    """Unlike point_relevance (labels by default), the dense form must be told what to explain."""
+    with pytest.raises(TypeError, match="target"):
+        point_relevance_dense(model(), torch.rand(1, 3, 4))

@@ -7,6 +7,7 @@ Datasets keep everything in memory after loading and expose ``classes``,
 they have parts).
 
 * :class:`ModelNet40`: four on-disk layouts (h5, ply_hdf5 shards, txt, OFF).
+* :class:`ModelNetC`: the official ModelNet-C files (corrupted ModelNet40 test clouds).
 * :class:`ShapeNetPart`: hdf5 and txt layouts, 16 categories, 50 parts.
 * :class:`SyntheticShapes`: part-labelled shapes built from open3d primitives.
 * :mod:`reldrop3d.data.transforms`: augmentations for a ``Data`` or a ``Batch``.
@@ -15,7 +16,7 @@ open3d is imported only when :class:`SyntheticShapes` builds its cache.
 """
 
 from reldrop3d.data.clouds import PointCloudDataset
-from reldrop3d.data.modelnet import ModelNet40
+from reldrop3d.data.modelnet import ModelNet40, ModelNetC
 from reldrop3d.data.paths import default_data_root
 from reldrop3d.data.shapenet import ShapeNetPart
 from reldrop3d.data.synthetic import SyntheticShapes
@@ -32,6 +33,7 @@ from reldrop3d.data.transforms import (
 __all__ = [
     "Compose",
     "ModelNet40",
+    "ModelNetC",
     "NormalizeUnitSphere",
     "PointCloudDataset",
     "RandomJitter",

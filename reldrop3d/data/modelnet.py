@@ -1,4 +1,5 @@
-"""ModelNet40 classification dataset, from whichever of its four layouts is on disk."""
+"""ModelNet40 classification dataset, from whichever of its four layouts is on disk, and
+the official ModelNet-C release of its corrupted test split."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from torch_geometric.data import Data
 
 from reldrop3d.data import modelnet_layouts as layouts
+from reldrop3d.data.clouds import PointCloudDataset, clouds_from_h5
+from reldrop3d.data.files import read_h5
 from reldrop3d.data.layout import Layout, LayoutDataset
 
 #: Layouts in order of preference when a folder holds several.
@@ -105,3 +108,64 @@ class ModelNet40(LayoutDataset):
 
     def _repr_extra(self) -> str:
         return f", split={self.split!r}, layout={self.layout!r}"
+
+
+#: File stem of each corruption in the official ModelNet-C release, by the name
+#: :mod:`reldrop3d.evaluate` gives it.
+MODELNET_C_FILES = {
+    "scale": "scale",
+    "jitter": "jitter",
+    "rotate": "rotate",
+    "drop_global": "dropout_global",
+    "drop_local": "dropout_local",
+    "add_global": "add_global",
+    "add_local": "add_local",
+}
+
+
+class ModelNetC(PointCloudDataset):
+    r"""The official ModelNet-C release (Ren et al. 2022): the 2,468 ModelNet40 test clouds
+    under seven corruptions at five levels, read from its files instead of generated.
+
+    ``root`` holds ``clean.h5`` and ``<file>_<level>.h5`` for the corruption file
+    stems of :data:`MODELNET_C_FILES` (``dropout_global``, ``add_local``, ...) and
+    levels 0-4, each with ``data [2468, N, 3]`` (``N`` depends on the corruption:
+    1,024 for most, fewer after dropping, more after adding) and ``label``, in
+    the order of ModelNet40's test split. There is no class list: labels are
+    ModelNet40's class indices, named by ``classes`` when given.
+
+    Args:
+        root: the folder of the release.
+        corruption: ``"clean"`` or one of :data:`MODELNET_C_FILES`.
+        level: 0-4 (ignored for ``"clean"``).
+        classes: the 40 class names (e.g. a checkpoint's ``classes``), default ``"0"``-``"39"``.
+        transform: optional ``Data -> Data`` applied to each item.
+
+    Item ``i``: ``pos [N, 3]`` float32 (every stored point), ``y [1]`` int64.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        corruption: str = "clean",
+        level: int = 0,
+        classes: list[str] | None = None,
+        transform: Callable[[Data], Data] | None = None,
+    ) -> None:
+        super().__init__(transform)
+        if corruption != "clean" and corruption not in MODELNET_C_FILES:
+            raise ValueError(
+                f"corruption must be 'clean' or one of {sorted(MODELNET_C_FILES)}, "
+                f"got {corruption!r}"
+            )
+        if isinstance(level, bool) or level not in range(5):
+            raise ValueError(f"level must be one of 0, 1, 2, 3, 4, got {level!r}")
+        self.classes = list(classes) if classes is not None else [str(c) for c in range(40)]
+        stem = "clean" if corruption == "clean" else f"{MODELNET_C_FILES[corruption]}_{level}"
+        path = Path(root) / f"{stem}.h5"
+        arrays = read_h5(path, ["data", "label"])
+        self._set_clouds(clouds_from_h5(arrays, path, len(self.classes), None, False))
+        self.corruption, self.level = corruption, level
+
+    def _repr_extra(self) -> str:
+        return f", corruption={self.corruption!r}, level={self.level}"

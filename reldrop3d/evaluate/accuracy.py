@@ -52,6 +52,7 @@ __all__ = [
     "evaluate",
     "mce",
     "mean_class_accuracy",
+    "modelnet_c_accuracy",
     "overall_accuracy",
     "per_class_table",
     "predict",
@@ -237,18 +238,62 @@ def corruption_accuracy(
     if clean:
         oa, macc = scores(None)
         out["clean"] = {"oa": oa, "macc": macc}
-    out["corruptions"] = {}
-    for name, corrupt in corruptions.items():
-        oas, maccs = [], []
-        for level in levels:
-            gen = seeded(seed, device, name, level)
-            oa, macc = scores(lambda b, f=corrupt, lv=level, g=gen: f(b, lv, g))
-            oas.append(oa)
-            maccs.append(macc)
-        out["corruptions"][name] = {"oa": oas, "macc": maccs, "mean_oa": sum(oas) / len(oas)}
-    means = [c["mean_oa"] for c in out["corruptions"].values()]
-    out["mean_oa"] = sum(means) / len(means)
+
+    def score(name: str, level: int) -> tuple[float, float]:
+        gen = seeded(seed, device, name, level)
+        return scores(lambda b, f=corruptions[name], lv=level, g=gen: f(b, lv, g))
+
+    out.update(_by_level(corruptions, levels, score))
     return out
+
+
+def modelnet_c_accuracy(
+    model: nn.Module,
+    root: str,
+    *,
+    classes: Sequence[str] | None = None,
+    indices: Sequence[int] | None = None,
+    levels: Iterable[int] = LEVELS,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> dict:
+    """Accuracy on the official ModelNet-C files in ``root`` (:class:`~reldrop3d.data.ModelNetC`),
+    so that results compare with the published tables; the same dict as
+    :func:`corruption_accuracy`, with ``"files": root`` instead of a seed.
+
+    ``indices`` evaluates the same subset of the test clouds in every file.
+    """
+    from torch.utils.data import Subset
+    from torch_geometric.loader import DataLoader
+
+    from reldrop3d.data.modelnet import MODELNET_C_FILES, ModelNetC
+
+    device = resolve_device(model, device)
+    levels = [int(level) for level in levels]
+    num_classes = len(classes) if classes is not None else 40
+
+    def score(name: str, level: int) -> tuple[float, float]:
+        data = ModelNetC(root, name, level, classes=classes)
+        if indices is not None:
+            data = Subset(data, list(indices))
+        pred, target = predict(model, DataLoader(data, batch_size=batch_size), device)
+        return overall_accuracy(pred, target), mean_class_accuracy(pred, target, num_classes)
+
+    oa, macc = score("clean", 0)
+    out: dict = {"files": str(root), "levels": levels, "clean": {"oa": oa, "macc": macc}}
+    out.update(_by_level(MODELNET_C_FILES, levels, score))
+    return out
+
+
+def _by_level(names: Iterable[str], levels: list[int], score: Callable) -> dict:
+    """``{"corruptions": {name: {"oa": [...], "macc": [...], "mean_oa"}}, "mean_oa"}``
+    from ``score(name, level) -> (oa, macc)``."""
+    table = {}
+    for name in names:
+        oas, maccs = zip(*(score(name, level) for level in levels))
+        table[name] = {"oa": list(oas), "macc": list(maccs), "mean_oa": sum(oas) / len(oas)}
+    means = [c["mean_oa"] for c in table.values()]
+    return {"corruptions": table, "mean_oa": sum(means) / len(means)}
 
 
 # ----------------------------------------------------------------------------- mCE / RmCE

@@ -635,6 +635,8 @@ def _run(
                 f"generator must be on the points' device "
                 f"{grid.pos.device}, got one on {generator.device}"
             )
+    if grid.valid.size(1) == 0:  # no cloud has a point: nothing to corrupt
+        return to_output(grid, source)
     return to_output(core(grid), source)
 
 

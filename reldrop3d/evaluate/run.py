@@ -9,7 +9,12 @@ import torch
 from torch.utils.data import Subset
 from torch_geometric.loader import DataLoader
 
-from reldrop3d.evaluate.accuracy import MODELNET_C_DGCNN, corruption_accuracy, evaluate
+from reldrop3d.evaluate.accuracy import (
+    MODELNET_C_DGCNN,
+    corruption_accuracy,
+    evaluate,
+    modelnet_c_accuracy,
+)
 from reldrop3d.evaluate.attribution import attribution_report
 from reldrop3d.evaluate.corruptions import resolve_corruptions
 from reldrop3d.evaluate.deletion import deletion_curves
@@ -82,8 +87,19 @@ def evaluate_checkpoint(
         f"{result['clean']['macc']:.4f} on {result['clean']['num_samples']} clouds\n"
     ]
     if corruptions:
-        chosen = resolve_corruptions(corruptions)
-        res = corruption_accuracy(model, loader, chosen, seed=seed, device=device)
+        if corruptions.startswith("modelnet-c:"):  # the official files, not generated
+            res = modelnet_c_accuracy(
+                model,
+                corruptions.split(":", 1)[1],
+                classes=getattr(dataset, "classes", None),
+                indices=getattr(dataset, "indices", None),
+                batch_size=batch_size,
+                device=device,
+            )
+        else:
+            res = corruption_accuracy(
+                model, loader, resolve_corruptions(corruptions), seed=seed, device=device
+            )
         ref = reference if reference is not None else MODELNET_C_DGCNN
         result["corruptions"] = res
         from reldrop3d.evaluate.accuracy import robustness_summary

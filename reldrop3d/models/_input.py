@@ -6,18 +6,26 @@ import torch
 from torch import Tensor
 
 
-def cloud_inputs(data, in_channels: int) -> tuple[Tensor | None, Tensor, Tensor, int]:
-    """Split a PyG ``Data``/``Batch`` into ``(features, pos, batch, num_graphs)``.
+def cloud_inputs(data, model: torch.nn.Module) -> tuple[Tensor | None, Tensor, Tensor, int]:
+    """Split a PyG ``Data``/``Batch`` into ``(features, pos, batch, num_graphs)`` for ``model``.
 
     ``features`` is ``data.x`` ``[N, in_channels]`` when the model takes extra
     per-point channels (normals) and ``None`` otherwise (a present ``x`` is
     then ignored). ``batch`` is ``data.batch`` or zeros for a single cloud;
     ``num_graphs`` comes from the batch object, so no host sync is needed.
+    ``pos`` (and ``x``) must have the dtype of the model's weights.
     """
+    in_channels = model.in_channels
+    dtype = next(model.parameters()).dtype
     pos = getattr(data, "pos", None)
     if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.size(-1) != 3:
         got = tuple(pos.shape) if isinstance(pos, Tensor) else type(pos).__name__
         raise ValueError(f"data.pos must be a [N, 3] tensor, got {got}")
+    if pos.dtype != dtype:
+        raise TypeError(
+            f"data.pos must have the model's dtype {dtype}, got {pos.dtype}; convert the "
+            f"data (data.pos = data.pos.to({dtype})) or the model (model.to({dtype}))"
+        )
     batch = getattr(data, "batch", None)
     if batch is None:
         batch = torch.zeros(pos.size(0), dtype=torch.long, device=pos.device)
@@ -33,6 +41,8 @@ def cloud_inputs(data, in_channels: int) -> tuple[Tensor | None, Tensor, Tensor,
                 f"the model was built with in_channels={in_channels}, so data.x must be "
                 f"[N, {in_channels}] (e.g. normals), got {got}"
             )
+        if x.dtype != dtype:
+            raise TypeError(f"data.x must have the model's dtype {dtype}, got {x.dtype}")
     return x, pos, batch, num_graphs
 
 

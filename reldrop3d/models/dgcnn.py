@@ -74,7 +74,7 @@ class DGCNN(torch.nn.Module):
 
     def forward_features(self, data) -> tuple[Tensor, Tensor, Tensor, int]:
         """Per-point embeddings before pooling: ``(h [N, emb_dims], pos, batch, num_graphs)``."""
-        x, pos, batch, num_graphs = cloud_inputs(data, self.in_channels)
+        x, pos, batch, num_graphs = cloud_inputs(data, self)
         h = pos if x is None else torch.cat([pos, x], dim=-1)
         graph = pos
         out = []

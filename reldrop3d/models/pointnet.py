@@ -97,7 +97,7 @@ class PointNet(torch.nn.Module):
 
     def forward_features(self, data) -> tuple[Tensor, Tensor, Tensor, int]:
         """Per-point features before the global pool: ``(h [N, 1024], pos, batch, num_graphs)``."""
-        x, pos, batch, num_graphs = cloud_inputs(data, self.in_channels)
+        x, pos, batch, num_graphs = cloud_inputs(data, self)
         if self.input_transform is not None:
             pos = apply_transform(pos, self.input_transform(pos, batch, num_graphs), batch)
         h = self.local1(pos if x is None else torch.cat([pos, x], dim=-1))

@@ -138,7 +138,7 @@ class PointNet2(torch.nn.Module):
     def forward_features(self, data) -> tuple[Tensor, Tensor, Tensor, int]:
         """Features before the global pool, at the last level's centroids:
         ``(h [M, 1024], pos [M, 3], batch [M], num_graphs)``."""
-        x, pos, batch, num_graphs = cloud_inputs(data, self.in_channels)
+        x, pos, batch, num_graphs = cloud_inputs(data, self)
         for level in self.levels:
             x, pos, batch = level(x, pos, batch)
         return self.global_mlp(torch.cat([x, pos], dim=-1)), pos, batch, num_graphs

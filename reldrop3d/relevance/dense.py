@@ -18,7 +18,7 @@ DENSE_METHODS = ("lrp", "gradient", "input_x_gradient", "random")
 def point_relevance_dense(
     model: torch.nn.Module,
     points: Tensor,
-    target: Tensor | int | str | None = "pred",
+    target: Tensor | int | str,
     method: str = "lrp",
     *,
     composite=None,
@@ -36,7 +36,10 @@ def point_relevance_dense(
     Args:
         model: the dense classifier (an ``nn.Module``, so zennit can hook it).
         points: ``[B, N, C]``, or ``[B, C, N]`` with ``channels_first=True``.
-        target: ``"pred"`` (default), a ``LongTensor [B]`` or an int.
+        target: the class to explain, required: a ``LongTensor [B]`` of labels (what
+            :func:`~reldrop3d.relevance.point_relevance` explains by default, from
+            ``batch.y``), ``"pred"`` for the predicted class, or an int. A dense
+            tensor carries no labels, so there is no default that would agree.
         method: ``"lrp"``, ``"gradient"`` (L2 norm of the input gradient),
             ``"input_x_gradient"`` or ``"random"``.
         composite: zennit composite for ``"lrp"``; default

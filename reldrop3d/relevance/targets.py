@@ -35,6 +35,13 @@ def resolve_target(target, data, logits: Tensor) -> Tensor:
         )
     if isinstance(target, int) and not 0 <= target < num_classes:
         raise ValueError(f"target must be a class index in [0, {num_classes}), got {target}")
+    if t.device.type == "cpu" and t.numel() and not 0 <= int(t.min()) <= int(t.max()) < num_classes:
+        # (on an accelerator this check would stall the device; one_hot asserts there)
+        what = "batch.y (explained when target=None)" if target is None else "target"
+        raise ValueError(
+            f"{what} must hold class indices in [0, {num_classes}) for this model, got values "
+            f"from {int(t.min())} to {int(t.max())}"
+        )
     return t.to(logits.device)
 
 

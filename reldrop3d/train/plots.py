@@ -11,6 +11,7 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
     epochs = [h["epoch"] for h in history]
@@ -27,6 +28,8 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
     b.set_ylabel("accuracy")
     b.set_ylim(0, 1)
     b.legend()
+    for ax in (a, b):  # epochs are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
