@@ -161,6 +161,10 @@ TRAIN_HELP = {
     "out": "run folder",
     "eval_batch_size": "clouds per evaluation batch",
     "samples_per_class": "SyntheticShapes size (0: its default)",
+    "train_fraction": "train on a class-stratified share of the training split (at least one "
+    "cloud per class), fixed by --seed",
+    "val_fraction": "hold out this stratified share of the training clouds for validation; "
+    "best.pt is the epoch of best validation accuracy (0: no validation, no best.pt)",
     "guidance": "explanation guidance loss: none | "
     + " | ".join(GUIDANCE_LOSSES)
     + " (needs masks: --data synthetic-decoy)",
@@ -274,12 +278,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    best = summary["best"]
+    best, last = summary["best"], summary["last"]
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
+    chosen = (
+        f"; best validation OA {best['val_oa']:.4f} at epoch {best['epoch']} (best.pt)"
+        if best["epoch"] > 0
+        else ""
+    )
     print(
-        f"done: {summary['epochs']} epochs, best test OA {best['test_oa']:.4f} "
-        f"(epoch {best['epoch']}), files in {summary['out']}"
+        f"done: {summary['epochs']} epochs, test OA {last['test_oa']:.4f} after the last"
+        f"{chosen}; files in {summary['out']}"
     )
     return 0
 
@@ -468,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     def checkpoint_flags(p):
-        p.add_argument("--checkpoint", required=True, help="a run's best.pt or last.pt")
+        p.add_argument("--checkpoint", required=True, help="a run's last.pt or best.pt")
         p.add_argument("--data", help="data to evaluate on (default: the run's own)")
         p.add_argument("--device", type=device_name, default="cpu", help="cpu | cuda[:N] | mps")
 

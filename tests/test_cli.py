@@ -35,7 +35,7 @@ def runs(tmp_path_factory):
 
 
 def test_train_writes_a_run_and_resumes_to_more_epochs(runs, capsys):
-    assert (runs / "b" / "best.pt").is_file()
+    assert (runs / "b" / "last.pt").is_file()
     assert main(["train", "--out", str(runs / "b"), "--resume", "--epochs", "2"]) == 0
     lines = (runs / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
@@ -79,7 +79,7 @@ def test_checkpoint_of_another_class_count_is_refused(runs, tmp_path, capsys):
         [
             "eval",
             "--checkpoint",
-            str(runs / "a" / "best.pt"),
+            str(runs / "a" / "last.pt"),
             "--data",
             "modelnet40:" + str(tmp_path),
         ]
@@ -94,7 +94,7 @@ def test_eval_reports_clean_corruptions_deletion_and_attribution(runs, capsys):
         [
             "eval",
             "--checkpoint",
-            str(runs / "b" / "best.pt"),
+            str(runs / "b" / "last.pt"),
             "--corruptions",
             "jitter,drop_global",
             "--deletion",
@@ -118,7 +118,7 @@ def test_eval_reports_clean_corruptions_deletion_and_attribution(runs, capsys):
         [
             "eval",
             "--checkpoint",
-            str(runs / "b" / "best.pt"),
+            str(runs / "b" / "last.pt"),
             "--corruptions",
             "jitter,drop_global",
             "--limit",
@@ -139,7 +139,7 @@ def test_compare_names_losing_classes_and_puts_evaluations_side_by_side(runs, tm
         argv = [
             "eval",
             "--checkpoint",
-            str(runs / run / "best.pt"),
+            str(runs / run / "last.pt"),
             "--corruptions",
             "jitter",
             "--deletion",
@@ -165,7 +165,7 @@ def test_explain_writes_ply_and_png(runs, tmp_path):
             [
                 "explain",
                 "--checkpoint",
-                str(runs / "b" / "best.pt"),
+                str(runs / "b" / "last.pt"),
                 "--index",
                 "3",
                 "--out",

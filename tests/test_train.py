@@ -50,7 +50,7 @@ def run(cfg, shapes, **kw):
 
 
 def test_a_run_writes_its_files(tmp_path, shapes):
-    cfg = config(tmp_path, scheduler="cosine")
+    cfg = config(tmp_path, scheduler="cosine", val_fraction=0.25)
     summary = run(cfg, shapes).fit()
     out = tmp_path / "run"
     for name in (
@@ -67,6 +67,8 @@ def test_a_run_writes_its_files(tmp_path, shapes):
     for key in (
         "train_loss",
         "train_acc",
+        "val_oa",
+        "val_macc",
         "test_oa",
         "test_macc",
         "points_per_cloud",
@@ -81,8 +83,36 @@ def test_a_run_writes_its_files(tmp_path, shapes):
     assert lines[1]["lr"] < lines[0]["lr"]
     per_class = json.loads((out / "per_class.json").read_text())
     assert set(per_class["per_class"]) == set(shapes[0].classes)
-    assert summary["best"]["epoch"] in (1, 2)
+    # best.pt is the epoch of best validation accuracy
+    best = max(lines, key=lambda x: x["val_oa"])
+    assert summary["best"] == {"val_oa": best["val_oa"], "epoch": best["epoch"]}
+    assert load_checkpoint(out / "best.pt")["epoch"] == best["epoch"]
     assert read_toml(out / "config.toml") == cfg.to_dict()
+
+
+def test_without_validation_nothing_is_chosen_on_test(tmp_path, shapes):
+    run(config(tmp_path), shapes).fit()
+    assert (tmp_path / "run" / "last.pt").is_file()
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_training_split_is_stratified_fixed_by_seed_and_disjoint(tmp_path, shapes):
+    from reldrop3d.train.trainer import training_split
+
+    train, _ = shapes
+    cfg = config(tmp_path, train_fraction=0.5, val_fraction=0.25)
+    a, val = training_split(train, cfg)
+    b, _ = training_split(train, cfg)
+    assert a.indices == b.indices  # same seed, same clouds
+    other, _ = training_split(train, config(tmp_path, train_fraction=0.5, seed=1))
+    assert set(other.indices) != set(a.indices) | set(val.indices)
+    chosen = [val.dataset.indices[i] for i in val.indices] + [
+        a.dataset.indices[i] for i in a.indices
+    ]
+    assert len(chosen) == len(set(chosen)) == round(0.5 * len(train))
+    per_class = torch.bincount(train.y[chosen], minlength=train.num_classes)
+    assert torch.all(per_class == torch.bincount(train.y, minlength=train.num_classes) // 2)
+    assert a.classes == train.classes and len(a) + len(val) == len(chosen)
 
 
 def test_relevance_leaves_train_mode_weights_and_statistics_alone(tmp_path, shapes, monkeypatch):

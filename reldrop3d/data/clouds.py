@@ -247,3 +247,78 @@ class PointCloudDataset(Dataset):
             f"{type(self).__name__}({len(self)} clouds, {points} points, "
             f"{self.num_classes} classes{self._repr_extra()})"
         )
+
+
+class CloudSubset(Dataset):
+    """The clouds ``indices`` of a point-cloud dataset, in that order.
+
+    Item ``i`` is ``dataset[indices[i]]``. Per-cloud tensors are indexed
+    (:attr:`y`, :attr:`sizes`); every other attribute (``classes``,
+    ``num_classes``, ``up_axis``, part names, ...) is the dataset's own.
+    """
+
+    def __init__(self, dataset: Dataset, indices) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, idx: int) -> Data:
+        return self.dataset[self.indices[idx]]
+
+    @property
+    def y(self) -> Tensor:
+        """Class of each cloud, ``[len(self)]``."""
+        return labels_of(self.dataset)[self.indices]
+
+    @property
+    def sizes(self) -> Tensor:
+        """Number of points of each cloud, ``[len(self)]``."""
+        return self.dataset.sizes[self.indices]
+
+    def __getattr__(self, name: str):
+        if name == "dataset":  # not set yet (unpickling)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} of {self.dataset!r})"
+
+
+def labels_of(dataset: Dataset) -> Tensor:
+    """Class of every cloud, ``[len(dataset)]``: the dataset's ``y``, else read item by item."""
+    y = getattr(dataset, "y", None)
+    if isinstance(y, Tensor) and y.dim() == 1 and y.numel() == len(dataset):
+        return y
+    return torch.cat([dataset[i].y.view(-1) for i in range(len(dataset))])
+
+
+def stratified_split(
+    labels: Tensor, fraction: float, seed: int, *, at_least_one: bool = True
+) -> tuple[Tensor, Tensor]:
+    r"""``(chosen, rest)``: indices of a class-stratified share of ``labels [M]``, and the others.
+
+    From class ``c`` with :math:`n_c` clouds, :math:`\operatorname{round}(f\,n_c)` are
+    chosen uniformly at random (at least one if ``at_least_one``, at most
+    :math:`n_c`); the same ``seed`` chooses the same clouds. Both index tensors
+    are sorted.
+    """
+    if isinstance(fraction, bool) or not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(labels.numel(), generator=g)
+    shuffled = labels[order]
+    # rank of each cloud among its class in the random order: a stable sort by class
+    by_class = torch.sort(shuffled, stable=True).indices
+    counts = torch.bincount(labels)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(by_class)
+    rank[by_class] = torch.arange(labels.numel()) - starts[shuffled[by_class]]
+    quota = torch.round(fraction * counts.double()).long()
+    if at_least_one:
+        quota = torch.where(counts > 0, quota.clamp(min=1), quota)
+    chosen = torch.zeros(labels.numel(), dtype=torch.bool)
+    chosen[order] = rank < quota[shuffled]
+    return chosen.nonzero().view(-1), (~chosen).nonzero().view(-1)

@@ -74,6 +74,8 @@ class TrainConfig:
     out: str = "runs/run"
     eval_batch_size: int = 64
     samples_per_class: int = 0
+    train_fraction: float = 1.0
+    val_fraction: float = 0.0
     model_kwargs: dict = field(default_factory=dict)
     guidance: str = "none"
     guidance_lambda: float = 1.0
@@ -96,6 +98,10 @@ class TrainConfig:
                 raise ConfigError(
                     f"{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}"
                 )
+        if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction <= 1):
+            raise ConfigError(f"train_fraction must be in (0, 1]; got {self.train_fraction!r}")
+        if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
+            raise ConfigError(f"val_fraction must be in [0, 1); got {self.val_fraction!r}")
         for key in ("alpha", "beta", "max_ratio"):
             v = getattr(self, key)
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):

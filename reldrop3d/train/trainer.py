@@ -10,11 +10,13 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from reldrop3d._outputs import check_output_folder
 from reldrop3d.data.batching import select_clouds
+from reldrop3d.data.clouds import CloudSubset, labels_of, stratified_split
 from reldrop3d.drop import RandomPointDropout, RelDrop
 from reldrop3d.evaluate.accuracy import mean_class_accuracy, overall_accuracy, per_class_table
 from reldrop3d.guidance import LOSSES, check_guidance_model, forward_with_attribution
@@ -87,6 +89,27 @@ def annotated_clouds(size: int, fraction: float, seed: int) -> Tensor:
     return out
 
 
+def training_split(dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
+    """``(train, validation or None)`` from the training split of a run.
+
+    ``train_fraction < 1`` keeps a class-stratified share of the clouds (at
+    least one of each class), and ``val_fraction > 0`` holds a stratified share
+    of those out for validation, both fixed by ``seed``: every run of the same
+    seed trains and validates on the same clouds. Whatever a run chooses (the
+    epoch of ``best.pt``) is chosen on validation, never on test.
+    """
+    val = None
+    if cfg.train_fraction < 1:
+        chosen, _ = stratified_split(labels_of(dataset), cfg.train_fraction, cfg.seed)
+        dataset = CloudSubset(dataset, chosen)
+    if cfg.val_fraction > 0:
+        held, rest = stratified_split(
+            labels_of(dataset), cfg.val_fraction, cfg.seed + 1, at_least_one=False
+        )
+        val, dataset = CloudSubset(dataset, held), CloudSubset(dataset, rest)
+    return dataset, val
+
+
 def epoch_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
     """Seed of one random stream of one epoch on one rank (streams: 0 torch, 1 drop, 2 augment)."""
     return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729 + stream * 15_485_863) % (2**63)
@@ -116,13 +139,17 @@ class Trainer:
     cloud take a plain step (deciding that reads one flag from the device
     when ``guidance_fraction < 1``).
 
-    Every epoch is evaluated on the test set; ``cfg.out`` receives
-    ``config.toml``, ``metrics.jsonl`` (a line per epoch), ``last.pt`` and
-    ``best.pt`` (written atomically), ``per_class.json`` (best epoch) and
-    ``curves.png``. Random streams are re-seeded from ``(seed, epoch, rank)``
-    at each epoch and their states saved with the position in the epoch, so
-    a run resumed from ``last.pt`` (also one stopped mid-epoch by Ctrl-C)
-    continues exactly as the uninterrupted run would.
+    The training split may be cut to a stratified share (``train_fraction``)
+    and a validation share held out of it (``val_fraction``, see
+    :func:`training_split`). Every epoch is evaluated on the validation and
+    test splits; ``cfg.out`` receives ``config.toml``, ``metrics.jsonl`` (a
+    line per epoch), ``last.pt`` and, with a validation split, ``best.pt``
+    (the epoch of best validation accuracy; both written atomically),
+    ``per_class.json`` (the test split, last epoch) and ``curves.png``.
+    Random streams are re-seeded from ``(seed, epoch, rank)`` at each epoch
+    and their states saved with the position in the epoch, so a run resumed
+    from ``last.pt`` (also one stopped mid-epoch by Ctrl-C) continues exactly
+    as the uninterrupted run would.
 
     Args:
         cfg: the run's configuration (validated here).
@@ -164,6 +191,7 @@ class Trainer:
 
         if train_set is None or test_set is None:
             train_set, test_set = build_datasets(cfg)
+        train_set, self.val_set = training_split(train_set, cfg)
         self.train_set, self.test_set = Indexed(train_set), test_set
         self.classes = list(getattr(train_set, "classes", range(train_set.num_classes)))
         self.num_classes = len(self.classes)
@@ -185,7 +213,7 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 20, gamma=0.7)
         elif cfg.scheduler == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimizer, T_max=cfg.epochs, eta_min=cfg.lr * 0.01
+                self.optimizer, T_max=cfg.epochs, eta_min=0.0
             )
         else:
             self.scheduler = None
@@ -214,7 +242,7 @@ class Trainer:
         self.epoch, self.batch_in_epoch = 0, 0
         self.running = self._zero_running()
         self.history: list[dict] = []
-        self.best = {"test_oa": -1.0, "epoch": -1}
+        self.best = {"val_oa": -1.0, "epoch": -1}
         self._stop = False
         if resume:
             self._resume()
@@ -509,16 +537,15 @@ class Trainer:
         times = all_reduce_sum(self.clock.totals(), self.device, self.world)
         clouds = max(r["clouds"], 1.0)
         t_eval = time.perf_counter()
-        ev = (
-            self.evaluate()
-            if self.world.main
-            else {"loss": math.nan, "oa": math.nan, "macc": math.nan, "per_class": {}}
-        )
+        nothing = {"loss": math.nan, "oa": math.nan, "macc": math.nan, "per_class": {}}
+        ev = self.evaluate() if self.world.main else nothing
+        val = self.evaluate(self.val_set) if self.world.main and self.val_set else None
         record = {
             "epoch": epoch + 1,
             "lr": self.optimizer.param_groups[0]["lr"],
             "train_loss": r["loss"] / clouds,
             "train_acc": r["correct"] / clouds,
+            **({} if val is None else {f"val_{k}": val[k] for k in ("loss", "oa", "macc")}),
             "test_loss": ev["loss"],
             "test_oa": ev["oa"],
             "test_macc": ev["macc"],
@@ -540,26 +567,18 @@ class Trainer:
         self.running = self._zero_running()
         self.clock.reset()
         if self.world.main:
-            improved = record["test_oa"] > self.best["test_oa"]
-            if improved:
-                self.best = {"test_oa": record["test_oa"], "epoch": record["epoch"]}
+            improved = val is not None and record["val_oa"] > self.best["val_oa"]
+            if improved:  # chosen on the validation split, never on test
+                self.best = {"val_oa": record["val_oa"], "epoch": record["epoch"]}
             # the checkpoint first: metrics.jsonl never lists an epoch that last.pt lacks
             self._save("last.pt")
             self._write_metrics()
             if improved:
                 save_checkpoint(self.state_dict(), self.out / "best.pt")
-                (self.out / "per_class.json").write_text(
-                    json.dumps(
-                        {
-                            "epoch": record["epoch"],
-                            "test_oa": record["test_oa"],
-                            "test_macc": record["test_macc"],
-                            "per_class": ev["per_class"],
-                        },
-                        indent=2,
-                    )
-                    + "\n"
-                )
+            table = {k: record[k] for k in ("epoch", "test_oa", "test_macc")}
+            (self.out / "per_class.json").write_text(
+                json.dumps({**table, "per_class": ev["per_class"]}, indent=2) + "\n"
+            )
             plot_curves(self.history, self.out / "curves.png")
         barrier(self.world)
         return record
