@@ -160,6 +160,8 @@ TRAIN_HELP = {
     "device": "cpu | cuda | cuda:N | mps",
     "out": "run folder",
     "eval_batch_size": "clouds per evaluation batch",
+    "test_every": "evaluate on the test split every K epochs and after the last (0: after the "
+    "last only); it only monitors, nothing is chosen on it",
     "samples_per_class": "SyntheticShapes size (0: its default)",
     "train_fraction": "train on a class-stratified share of the training split (at least one "
     "cloud per class), fixed by --seed",

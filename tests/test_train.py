@@ -90,6 +90,13 @@ def test_a_run_writes_its_files(tmp_path, shapes):
     assert read_toml(out / "config.toml") == cfg.to_dict()
 
 
+def test_test_split_every_k_epochs_and_after_the_last(tmp_path, shapes):
+    run(config(tmp_path, epochs=3, test_every=2, augment="none"), shapes).fit()
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["test_oa"] is not None for x in lines] == [False, True, True]
+    assert json.loads((tmp_path / "run" / "per_class.json").read_text())["epoch"] == 3
+
+
 def test_without_validation_nothing_is_chosen_on_test(tmp_path, shapes):
     run(config(tmp_path), shapes).fit()
     assert (tmp_path / "run" / "last.pt").is_file()

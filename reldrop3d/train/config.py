@@ -24,7 +24,7 @@ SCHEDULERS = ("step", "cosine", "none")
 DATA_KINDS = ("synthetic", "synthetic-decoy", "modelnet40", "shapenet")
 # keys that may differ from the saved run on --resume: the epoch budget, where
 # it runs, and memory knobs that do not change what is computed
-RESUMABLE = ("epochs", "device", "eval_batch_size", "relevance_max_clouds", "out")
+RESUMABLE = ("epochs", "device", "eval_batch_size", "relevance_max_clouds", "test_every", "out")
 
 
 class ConfigError(ValueError):
@@ -73,6 +73,7 @@ class TrainConfig:
     device: str = "cpu"
     out: str = "runs/run"
     eval_batch_size: int = 64
+    test_every: int = 1
     samples_per_class: int = 0
     train_fraction: float = 1.0
     val_fraction: float = 0.0
@@ -111,7 +112,8 @@ class TrainConfig:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{key} must be a positive integer; got {v!r}")
-        for key in ("min_points", "samples_per_class", "seed", "relevance_max_clouds"):
+        counts = ("min_points", "samples_per_class", "seed", "relevance_max_clouds", "test_every")
+        for key in counts:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{key} must be a non-negative integer; got {v!r}")

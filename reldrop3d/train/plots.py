@@ -15,20 +15,24 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
-    epochs = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot(epochs, [h["train_loss"] for h in history], label="train")
-    if "val_loss" in history[-1]:
-        a.plot(epochs, [h.get("val_loss") for h in history], label="validation")
-    a.plot(epochs, [h["test_loss"] for h in history], label="test")
+
+    def curve(ax, key: str, label: str) -> None:
+        """Epochs that have ``key`` (the test split may be evaluated every few epochs only)."""
+        points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+        if points:
+            ax.plot(*zip(*points), label=label, marker="." if len(points) < 3 else None)
+
+    curve(a, "train_loss", "train")
+    curve(a, "val_loss", "validation")
+    curve(a, "test_loss", "test")
     a.set_xlabel("epoch")
     a.set_ylabel("cross-entropy")
     a.legend()
-    b.plot(epochs, [h["train_acc"] for h in history], label="train accuracy")
-    if "val_oa" in history[-1]:
-        b.plot(epochs, [h.get("val_oa") for h in history], label="validation overall")
-    b.plot(epochs, [h["test_oa"] for h in history], label="test overall")
-    b.plot(epochs, [h["test_macc"] for h in history], label="test mean class")
+    curve(b, "train_acc", "train accuracy")
+    curve(b, "val_oa", "validation overall")
+    curve(b, "test_oa", "test overall")
+    curve(b, "test_macc", "test mean class")
     b.set_xlabel("epoch")
     b.set_ylabel("accuracy")
     b.set_ylim(0, 1)

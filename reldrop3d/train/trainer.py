@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import signal
 import time
 from pathlib import Path
@@ -89,6 +88,19 @@ def annotated_clouds(size: int, fraction: float, seed: int) -> Tensor:
     return out
 
 
+def epoch_line(rec: dict) -> str:
+    """One line of an epoch's record for the console."""
+    shown = [f"epoch {rec['epoch']:3d}", f"loss {rec['train_loss']:.3f}"]
+    names = {"train_acc": "train", "val_oa": "val OA", "test_oa": "test OA", "test_macc": "mAcc"}
+    shown += [f"{name} {rec[k]:.3f}" for k, name in names.items() if rec.get(k) is not None]
+    shown += [
+        f"points {rec['points_per_cloud']:.0f}",
+        f"relevance {rec['seconds_relevance']:.1f}s",
+        f"step {rec['seconds_step']:.1f}s",
+    ]
+    return "  ".join(shown)
+
+
 def training_split(dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     """``(train, validation or None)`` from the training split of a run.
 
@@ -141,11 +153,12 @@ class Trainer:
 
     The training split may be cut to a stratified share (``train_fraction``)
     and a validation share held out of it (``val_fraction``, see
-    :func:`training_split`). Every epoch is evaluated on the validation and
-    test splits; ``cfg.out`` receives ``config.toml``, ``metrics.jsonl`` (a
+    :func:`training_split`). Every epoch is evaluated on the validation split;
+    ``cfg.out`` receives ``config.toml``, ``metrics.jsonl`` (a
     line per epoch), ``last.pt`` and, with a validation split, ``best.pt``
     (the epoch of best validation accuracy; both written atomically),
     ``per_class.json`` (the test split, last epoch) and ``curves.png``.
+    The test split is evaluated every ``test_every`` epochs and after the last.
     Random streams are re-seeded from ``(seed, epoch, rank)`` at each epoch
     and their states saved with the position in the epoch, so a run resumed
     from ``last.pt`` (also one stopped mid-epoch by Ctrl-C) continues exactly
@@ -537,8 +550,10 @@ class Trainer:
         times = all_reduce_sum(self.clock.totals(), self.device, self.world)
         clouds = max(r["clouds"], 1.0)
         t_eval = time.perf_counter()
-        nothing = {"loss": math.nan, "oa": math.nan, "macc": math.nan, "per_class": {}}
-        ev = self.evaluate() if self.world.main else nothing
+        nothing = {"loss": None, "oa": None, "macc": None, "per_class": {}}
+        every, done = self.cfg.test_every, epoch + 1
+        tested = done == self.cfg.epochs or (every > 0 and done % every == 0)
+        ev = self.evaluate() if self.world.main and tested else nothing
         val = self.evaluate(self.val_set) if self.world.main and self.val_set else None
         record = {
             "epoch": epoch + 1,
@@ -575,10 +590,11 @@ class Trainer:
             self._write_metrics()
             if improved:
                 save_checkpoint(self.state_dict(), self.out / "best.pt")
-            table = {k: record[k] for k in ("epoch", "test_oa", "test_macc")}
-            (self.out / "per_class.json").write_text(
-                json.dumps({**table, "per_class": ev["per_class"]}, indent=2) + "\n"
-            )
+            if tested:
+                table = {k: record[k] for k in ("epoch", "test_oa", "test_macc")}
+                (self.out / "per_class.json").write_text(
+                    json.dumps({**table, "per_class": ev["per_class"]}, indent=2) + "\n"
+                )
             plot_curves(self.history, self.out / "curves.png")
         barrier(self.world)
         return record
@@ -623,13 +639,7 @@ class Trainer:
                     rec = self._end_epoch(epoch, started)
                     bar.update(1)
                     if self.progress and self.world.main:
-                        bar.write(
-                            f"epoch {rec['epoch']:3d}  loss {rec['train_loss']:.3f}  "
-                            f"train {rec['train_acc']:.3f}  test OA {rec['test_oa']:.3f}  "
-                            f"mAcc {rec['test_macc']:.3f}  points {rec['points_per_cloud']:.0f}  "
-                            f"relevance {rec['seconds_relevance']:.1f}s  "
-                            f"step {rec['seconds_step']:.1f}s"
-                        )
+                        bar.write(epoch_line(rec))
         finally:
             if in_main_thread:
                 signal.signal(signal.SIGINT, previous)
