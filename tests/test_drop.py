@@ -770,15 +770,19 @@ def test_rate_matched_drops_relevance_drop_counts_at_other_points(mode):
     data = cloud_batch(sizes)
     relevance = torch.rand(data.num_nodes, generator=gen(0))
     drop = relevance_mask(relevance, data.batch, 0.3, 0.5, mode, min_points=8, generator=gen(1))
+    counts = per_cloud(drop, data.batch, 5)
+    assert sum(counts) > 0
     for fill in FILLS:
         args = (0.3, 0.5, mode, fill, 8)
         matched = RateMatchedDrop(*args, generator=gen(1))(data, relevance)
-        rel = RelDrop(*args, generator=gen(1))(data, relevance)
         if fill == "remove":
-            assert torch.equal(matched.ptr, rel.ptr) and len(matched.to_data_list()) == 5
-        else:  # zeroed / replaced points: the matched control's own drops
-            moved = (matched.pos != data.pos).any(1)
-            assert moved.sum() <= drop.sum() and not torch.equal(moved, drop)
+            assert torch.equal(matched.ptr, RelDrop(*args, generator=gen(1))(data, relevance).ptr)
+            assert [len(d.pos) for d in matched.to_data_list()] == [
+                n - c for n, c in zip(sizes, counts, strict=True)
+            ]
+        elif fill == "zero":  # the zeroed points are the control's drops
+            moved = (matched.pos == 0).all(1)
+            assert per_cloud(moved, data.batch, 5) == counts and not torch.equal(moved, drop)
     # the same through the dense call shape, and a seed reproduces it
     points, rel_dense = data.pos.view(1, -1, 3), relevance.view(1, -1)
     a = RateMatchedDrop(0.3, 0.5, mode, "zero", 8, gen(2)).dense(points, rel_dense)[1]
