@@ -11,21 +11,22 @@ A batch of ``B`` clouds is held as a :class:`Grid`:
 
 :func:`from_input` builds a grid from a PyG ``Batch``/``Data`` or from a dense
 ``[B, N, C]`` (or ``[N, C]``) tensor, :func:`to_output` turns a corrupted grid
-back into the input's form. Everything is batched over the clouds; the only
-host syncs are the ones that reading output sizes needs (``to_dense_batch``
-and the flat ``Batch`` output).
+back into the input's form. PyG inputs are padded and unpadded by
+:mod:`reldrop3d.data.batching` (``to_dense``, ``from_dense``). Everything is
+batched over the clouds; the only host syncs are the ones that reading output
+sizes needs.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.utils import to_dense_batch
+
+from reldrop3d.data.batching import describe, from_dense, to_dense
 
 __all__ = ["Grid", "Source", "compact", "concat", "from_input", "to_output"]
 
@@ -47,17 +48,9 @@ class Grid(NamedTuple):
 class Source:
     """What :func:`to_output` needs to know about the input besides its grid."""
 
-    kind: str  # "batch" | "data" | "dense" | "single"
+    kind: str  # "pyg" | "dense" | "single"
     data: Data | None = None  # the PyG input
     features: Tensor | None = None  # dense channels after the first three [B, N, C - 3]
-    ptr: Tensor | None = None  # [B + 1] flat start of each input cloud (PyG inputs)
-
-
-def describe(value: object) -> str:
-    """Short description of a value for error messages."""
-    if isinstance(value, Tensor):
-        return f"{value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
-    return f"{type(value).__name__} {value!r}"[:120]
 
 
 # ----------------------------------------------------------------------------- input
@@ -116,23 +109,9 @@ def _from_pyg(data: Data) -> tuple[Grid, Source]:
         or (not pos.is_floating_point())
     ):
         raise TypeError(f"points.pos must be a floating tensor [P, 3], got {describe(pos)}")
-    batch = getattr(data, "batch", None)
-    if batch is None:
-        grid = Grid(
-            pos.unsqueeze(0),
-            torch.ones(1, pos.size(0), dtype=torch.bool, device=pos.device),
-            torch.arange(pos.size(0), device=pos.device).unsqueeze(0),
-        )
-        ptr = torch.zeros(2, dtype=torch.long, device=pos.device)
-        ptr[1] = pos.size(0)
-        return grid, Source("data", data=data, ptr=ptr)
-    num_graphs = int(data.num_graphs)
-    dense, valid = to_dense_batch(pos, batch, batch_size=num_graphs)
-    counts = valid.sum(1)
-    ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=pos.device)
-    torch.cumsum(counts, 0, out=ptr[1:])
+    dense, valid = to_dense(data)
     cols = torch.arange(dense.size(1), device=pos.device).expand(valid.shape)
-    return Grid(dense, valid, torch.where(valid, cols, -1)), Source("batch", data=data, ptr=ptr)
+    return Grid(dense, valid, torch.where(valid, cols, -1)), Source("pyg", data=data)
 
 
 # ----------------------------------------------------------------------------- grid ops
@@ -179,78 +158,4 @@ def to_output(grid: Grid, src: Source) -> Data | Tensor | tuple[Tensor, Tensor]:
         if src.kind == "single":
             return points[0], grid.valid[0]
         return points, grid.valid
-    return _to_pyg(grid, src)
-
-
-def _to_pyg(grid: Grid, src: Source) -> Data:
-    data, in_ptr = src.data, src.ptr
-    num_in = data.pos.size(0)
-    flat = grid.valid.reshape(-1).nonzero().view(-1)  # the output size: a device sync
-    num_graphs = grid.valid.size(0)
-    rows = torch.arange(num_graphs, device=flat.device).repeat_interleave(grid.valid.size(1))
-    rows = rows[flat]
-    col = grid.source.reshape(-1)[flat]
-    created = col < 0
-    index = (in_ptr[rows] + col).masked_fill_(created, 0)
-    counts = grid.valid.sum(1)
-    ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=flat.device)
-    torch.cumsum(counts, 0, out=ptr[1:])
-    ptr_host = ptr.cpu()
-
-    node_keys, edge_keys = _split_keys(data, num_in, in_ptr)
-    out = copy.copy(data)
-    for key in edge_keys:
-        del out[key]
-    out.pos = grid.pos.reshape(-1, 3)[flat]
-    for key in node_keys:
-        value = data[key].index_select(0, index)
-        fill = 0 if value.is_floating_point() or value.dtype == torch.bool else -1
-        shape = (-1,) + (1,) * (value.dim() - 1)
-        out[key] = value.masked_fill(created.view(shape), fill)
-    if src.kind == "data":
-        if "num_nodes" in out._store:
-            out._store["num_nodes"] = int(ptr_host[-1])
-        return out
-    out.batch = rows
-    out.ptr = ptr
-    slices = getattr(data, "_slice_dict", None)
-    if isinstance(slices, dict):
-        slices = {k: v for k, v in slices.items() if k not in edge_keys}
-        incs = {
-            k: v for k, v in (getattr(data, "_inc_dict", None) or {}).items() if k not in edge_keys
-        }
-        for key in [*node_keys, "pos"]:
-            slices[key] = ptr_host
-            incs.setdefault(key, torch.zeros(num_graphs, dtype=torch.long))
-        out._slice_dict, out._inc_dict = slices, incs
-    store = out._store
-    if "_num_nodes" in store.__dict__:
-        store.__dict__["_num_nodes"] = (ptr_host[1:] - ptr_host[:-1]).tolist()
-    if "num_nodes" in store:
-        store["num_nodes"] = int(ptr_host[-1])
-    return out
-
-
-def _split_keys(data: Data, num_points: int, ptr: Tensor) -> tuple[list[str], list[str]]:
-    """``(per-point keys other than pos/batch, edge-level keys)`` of a PyG input."""
-    slices = getattr(data, "_slice_dict", None)
-    slices = slices if isinstance(slices, dict) else {}
-    ptr_host = ptr.cpu()
-    node_keys, edge_keys = [], []
-    for key, value in data._store.items():
-        if key in ("pos", "batch", "ptr") or not isinstance(value, Tensor) or value.dim() == 0:
-            continue
-        if "edge" in key:
-            edge_keys.append(key)
-        elif key in slices:
-            s = slices[key]
-            if (
-                isinstance(s, Tensor)
-                and s.shape == ptr_host.shape
-                and torch.equal(s, ptr_host)
-                and value.size(0) == num_points
-            ):
-                node_keys.append(key)
-        elif value.size(0) == num_points and data.is_node_attr(key):
-            node_keys.append(key)
-    return node_keys, edge_keys
+    return from_dense(grid.pos, grid.valid, like=src.data, source=grid.source)

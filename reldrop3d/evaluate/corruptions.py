@@ -90,6 +90,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from reldrop3d.data.batching import describe
 from reldrop3d.evaluate._cloud_ops import (
     nearest_mask,
     normalize_box,
@@ -101,7 +102,7 @@ from reldrop3d.evaluate._cloud_ops import (
     uniform,
     unit_ball,
 )
-from reldrop3d.evaluate._grid import Grid, concat, describe, from_input, keep, to_output
+from reldrop3d.evaluate._grid import Grid, concat, from_input, keep, to_output
 
 __all__ = [
     "CONSTANTS",

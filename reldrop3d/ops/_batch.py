@@ -2,15 +2,14 @@
 
 A batch of ``B`` clouds holding ``N`` points in total is a flat ``[N, C]``
 tensor and a sorted ``batch`` vector ``[N]`` with values in ``[0, B)``. The
-operations here turn it into the padded dense layout ``[B, N_max, C]`` (with a
-``[B, N_max]`` validity mask) in which distances are computed, and back.
+operations pad it to ``[B, N_max, C]`` (with a ``[B, N_max]`` validity mask)
+with PyG's ``to_dense_batch`` and compute distances there.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import to_dense_batch
 
 
 def check_points(name: str, x: Tensor) -> None:
@@ -61,11 +60,6 @@ def counts_and_ptr(batch: Tensor, size: int) -> tuple[Tensor, Tensor]:
     ptr = torch.zeros(size + 1, dtype=torch.long, device=batch.device)
     torch.cumsum(count, 0, out=ptr[1:])
     return count, ptr
-
-
-def dense(x: Tensor, batch: Tensor, size: int) -> tuple[Tensor, Tensor]:
-    """``[N, C]`` -> ``([B, N_max, C], mask [B, N_max])`` padded with zeros."""
-    return to_dense_batch(x, batch, batch_size=size)
 
 
 def sq_dist_factors(y: Tensor, x: Tensor, mask_x: Tensor) -> tuple[Tensor, Tensor]:

@@ -15,8 +15,9 @@ import math
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import to_dense_batch
 
-from reldrop3d.ops._batch import FAR, chunks, counts_and_ptr, dense, num_clouds, sq_dist_factors
+from reldrop3d.ops._batch import FAR, chunks, counts_and_ptr, num_clouds, sq_dist_factors
 
 
 def nearest(
@@ -41,8 +42,8 @@ def nearest(
     if size == 0 or x.numel() == 0 or y.numel() == 0:
         return torch.empty(2, 0, dtype=torch.long, device=x.device)
     with torch.no_grad():
-        xd, mask_x = dense(x.detach(), batch_x, size)  # [B, N, C], [B, N]
-        yd, mask_y = dense(y.detach(), batch_y, size)  # [B, M, C], [B, M]
+        xd, mask_x = to_dense_batch(x.detach(), batch_x, batch_size=size)  # [B, N, C], [B, N]
+        yd, mask_y = to_dense_batch(y.detach(), batch_y, batch_size=size)  # [B, M, C], [B, M]
         _, ptr_x = counts_and_ptr(batch_x, size)
         _, ptr_y = counts_and_ptr(batch_y, size)
         n, m = xd.size(1), yd.size(1)

@@ -6,8 +6,9 @@ import math
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import to_dense_batch
 
-from reldrop3d.ops._batch import check_batch, check_points, counts_and_ptr, dense, num_clouds
+from reldrop3d.ops._batch import check_batch, check_points, counts_and_ptr, num_clouds
 
 
 def fps(
@@ -53,7 +54,7 @@ def fps(
     if size == 0:
         return torch.empty(0, dtype=torch.long, device=pos.device)
 
-    points, mask = dense(pos.detach(), batch, size)  # [B, N, C], [B, N]
+    points, mask = to_dense_batch(pos.detach(), batch, batch_size=size)  # [B, N, C], [B, N]
     count, ptr = counts_and_ptr(batch, size)
     # ceil in float64, so that e.g. 0.5 * 1024 is exactly 512
     m = torch.ceil(count.double() * float(ratio)).long().clamp_(max=count)
