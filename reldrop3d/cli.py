@@ -134,7 +134,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 TRAIN_HELP = {
     "data": "synthetic | synthetic-decoy | modelnet40[:PATH] | shapenet[:PATH]",
     "model": " | ".join(MODELS),
-    "augment": "point dropout: reldrop | random | none",
+    "augment": "point dropout: reldrop | reldrop-rate (as many points as RelDrop drops in "
+    "each cloud, chosen at random: the control for which points) | random | none",
     "alpha": "RelDrop randomness in [0, 1]",
     "beta": "RelDrop drop ratio in [0, 1]",
     "mode": "RelDrop rule: " + " | ".join(DROP_MODES),

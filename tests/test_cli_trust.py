@@ -180,7 +180,8 @@ def test_resume_accepts_the_same_values_and_lists_what_may_change(run_a, tmp_pat
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     help_text = "".join(capsys.readouterr().out.split())  # argparse wraps lines at hyphens
-    assert "--epochs,--device,--eval-batch-size,--relevance-max-clouds,--out" in help_text
+    flags = "--epochs,--device,--eval-batch-size,--relevance-max-clouds,--test-every,--out"
+    assert flags in help_text
 
 
 # ----------------------------------------------------------------------------- 6. one line

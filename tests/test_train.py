@@ -242,6 +242,21 @@ def test_cached_relevance_is_recomputed_for_due_samples_only(tmp_path, shapes, m
     assert int((t.cache.epoch >= 0).sum()) >= seen_per_epoch
 
 
+def test_rate_matched_control_drops_as_many_points_as_reldrop(tmp_path, shapes):
+    from torch_geometric.loader import DataLoader
+
+    batch = next(iter(DataLoader(shapes[0], batch_size=16)))
+    batch.idx = torch.arange(batch.num_graphs)
+    points = {}
+    for augment in ("reldrop", "reldrop-rate"):
+        t = run(config(tmp_path / augment, augment=augment), shapes)
+        t._seed(0)
+        t.train_step(batch.clone(), 0)
+        points[augment] = t.running["points_out"]
+        assert t.running["points_out"] < t.running["points_in"]
+    assert points["reldrop"] == points["reldrop-rate"]
+
+
 @pytest.mark.parametrize("augment", ["random", "none"])
 def test_baselines_train(tmp_path, shapes, augment):
     t = run(config(tmp_path, epochs=1, augment=augment, fill="first"), shapes)

@@ -32,7 +32,6 @@ import copy
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_scatter import segment_csr
 
 from reldrop3d.data import batching
 from reldrop3d.data.batching import describe
@@ -48,6 +47,7 @@ from reldrop3d.drop.mask import (
     _rule_mask,
     _same_count_mask,
 )
+from reldrop3d.ops.segment import segment_csr
 
 __all__ = ["RandomPointDropout", "RateMatchedDrop", "RelDrop", "apply_fill"]
 

@@ -43,14 +43,14 @@ import numbers
 
 import torch
 from torch import Tensor
-from torch_scatter import segment_csr
 
 from reldrop3d.data.batching import check_batch_vector, describe
+from reldrop3d.names import DROP_MODES as MODES
+from reldrop3d.names import FILLS
+from reldrop3d.ops.segment import segment_csr
 
 __all__ = ["FILLS", "MODES", "random_point_mask", "relevance_mask"]
 
-MODES = ("threshold", "topk", "sample")
-FILLS = ("remove", "zero", "first")
 
 
 def relevance_mask(

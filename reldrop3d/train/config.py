@@ -19,7 +19,8 @@ from reldrop3d.names import (
 )
 
 DEVICE_PATTERN = r"cpu|cuda(:\d+)?|mps"  # what --device accepts; availability is checked later
-AUGMENTS = ("reldrop", "random", "none")
+# reldrop-rate: the rate-matched control, as many points as RelDrop drops, chosen at random
+AUGMENTS = ("reldrop", "reldrop-rate", "random", "none")
 SCHEDULERS = ("step", "cosine", "none")
 DATA_KINDS = ("synthetic", "synthetic-decoy", "modelnet40", "shapenet")
 # keys that may differ from the saved run on --resume: the epoch budget, where

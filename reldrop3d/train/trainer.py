@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from reldrop3d._outputs import check_output_folder
 from reldrop3d.data.batching import select_clouds
 from reldrop3d.data.clouds import CloudSubset, labels_of, stratified_split
-from reldrop3d.drop import RandomPointDropout, RelDrop
+from reldrop3d.drop import RandomPointDropout, RateMatchedDrop, RelDrop
 from reldrop3d.evaluate.accuracy import mean_class_accuracy, overall_accuracy, per_class_table
 from reldrop3d.guidance import LOSSES, check_guidance_model, forward_with_attribution
 from reldrop3d.guidance.losses import guidance_term
@@ -233,8 +233,9 @@ class Trainer:
 
         self.drop_gen = torch.Generator(device=self.device)
         self.aug_gen = torch.Generator(device=self.device)
-        if cfg.augment == "reldrop":
-            self.dropper = RelDrop(
+        if cfg.augment in ("reldrop", "reldrop-rate"):
+            kind = RelDrop if cfg.augment == "reldrop" else RateMatchedDrop
+            self.dropper = kind(
                 cfg.alpha, cfg.beta, cfg.mode, cfg.fill, cfg.min_points, generator=self.drop_gen
             )
         elif cfg.augment == "random":
@@ -246,7 +247,7 @@ class Trainer:
         if cfg.guidance != "none":
             self._setup_guidance(train_set)
         self.cache = None
-        if cfg.augment == "reldrop" and cfg.reldrop_every > 1:
+        if isinstance(self.dropper, RelDrop) and cfg.reldrop_every > 1:
             sizes = train_set.sizes if hasattr(train_set, "sizes") else None
             max_points = int(sizes.max()) if sizes is not None else cfg.num_points
             self.cache = RelevanceCache(len(train_set), max_points, cfg.reldrop_every, self.device)
