@@ -209,6 +209,11 @@ def keep_points(data: Data, keep: Tensor) -> Data:
     """
     batch, ptr = batch_vector(data)
     _check_mask("keep", keep, batch.numel(), batch.device)
+    return _keep_points(data, keep, batch, ptr)
+
+
+def _keep_points(data: Data, keep: Tensor, batch: Tensor, ptr: Tensor) -> Data:
+    """:func:`keep_points` on a batch vector already checked (``batch``, ``ptr``)."""
     index = keep.nonzero().view(-1)
     counts = torch.searchsorted(index, ptr).diff()  # kept points before each cloud's start
     return _rebuild(data, index, batch.index_select(0, index), counts, edges=keep)

@@ -64,8 +64,13 @@ def apply_fill(data: Data, drop: Tensor, fill: str = "remove") -> Data:
         raise TypeError(
             f"drop must be a bool tensor of shape [num_points] = ({size},), got {describe(drop)}"
         )
+    return _fill(data, drop, fill, *batching.batch_vector(data))
+
+
+def _fill(data: Data, drop: Tensor, fill: str, batch: Tensor, ptr: Tensor) -> Data:
+    """:func:`apply_fill` on checked arguments (``batch``, ``ptr``: the checked batch vector)."""
     if fill == "remove":
-        return batching.keep_points(data, ~drop)
+        return batching._keep_points(data, ~drop, batch, ptr)
     out, keys = copy.copy(data), batching.point_keys(data)
     if fill == "zero":  # times 0: 3x faster than masked_fill here
         keep = ~drop
@@ -74,7 +79,7 @@ def apply_fill(data: Data, drop: Tensor, fill: str = "remove") -> Data:
                 shape = (-1,) + (1,) * (data[key].dim() - 1)
                 out[key] = data[key] * keep.to(data[key].dtype).view(shape)
         return out
-    batch, ptr = batching.batch_vector(data)
+    size = drop.numel()
     index = torch.arange(size, device=drop.device)
     first = segment_csr(index.masked_fill(drop, size), ptr, reduce="min")  # [B]
     empty = (first == size) & (ptr.diff() > 0)
@@ -123,7 +128,8 @@ class _Dropper:
         vector, ptr = batching.batch_vector(batch, check_values=self.validate)
         _check_generator(self.generator, vector.device)
         relevance = self._relevance(relevance, (vector.numel(),), "[num_points]", vector.device)
-        return apply_fill(batch, self._mask(relevance, vector, ptr), self.fill)
+        # the batch vector is checked once per call, not again in the fill
+        return _fill(batch, self._mask(relevance, vector, ptr), self.fill, vector, ptr)
 
     def dense(
         self,
@@ -152,7 +158,7 @@ class _Dropper:
         if relevance is not None:
             relevance = relevance.reshape(-1) if mask is None else relevance[mask]
         drop = self._mask(relevance, flat.batch, flat.ptr)
-        out = apply_fill(flat, drop, self.fill)
+        out = _fill(flat, drop, self.fill, flat.batch, flat.ptr)
         if self.fill == "remove":
             pos, drop = batching.to_dense(out, width=shape[1])
         elif mask is None:
