@@ -44,15 +44,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import RESULTS, machine, write_json  # noqa: E402
+from common import RESULTS, figure, machine, save_figure, write_json
 
 ROOT = Path(__file__).resolve().parent
 
@@ -239,14 +235,11 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 def plot(rows: list[dict], path: Path, meta: dict) -> None:
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     names = [r["arm"] for r in rows]
     x = np.arange(len(rows))
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    fig, axes = figure(2, 2, figsize=(13, 8.5))
     ax = axes[0, 0]
     width = 0.27
     for i, (key, label) in enumerate(
@@ -282,7 +275,7 @@ def plot(rows: list[dict], path: Path, meta: dict) -> None:
     ax.set_title("where the model looks (swap split)")
 
     ax = axes[1, 0]
-    colours = plt.get_cmap("tab20")
+    colours = matplotlib.colormaps["tab20"]
     for i, r in enumerate(rows):
         epochs = range(1, len(r["curve_acc_swap"]) + 1)
         style = "--" if r["settings"].get("guidance") is None else "-"
@@ -298,9 +291,7 @@ def plot(rows: list[dict], path: Path, meta: dict) -> None:
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("training minutes")
     ax.set_title(f"training time ({meta['threads']} thread(s), shared CPU)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv=None) -> int:

@@ -16,9 +16,9 @@ What it measures (issues 4 and 13):
   (``fill="remove"``: the kept points concatenated, plus the new batch
   vector). It is a tight version of the published loop, which in addition
   copies the whole batch to and from the GPU once per cloud;
-- the dropper's share of one training step of the package's PointNet
-  (``reldrop3d.models.build("pointnet", 40)``; forward, backward and an Adam
-  step) on the 32 x 1024 batch;
+- the dropper's share of one plain training step of the package's PointNet
+  (``reldrop3d.models.build("pointnet", 40)``; the trainer's step, timed by
+  :mod:`reldrop3d.bench` as ``benchmarks/step_cost.py`` times it) at 32 x 1024;
 - with ``--device cuda``, the same on a GPU beside the loop that pays a
   device round trip per cloud (skipped, with a message, without a GPU).
 
@@ -40,31 +40,25 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import random
-import statistics
-import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch_geometric
+from common import RESULTS, figure, interleaved, machine, save_figure, write_result
 from torch import Tensor
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Batch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reldrop3d.drop import RateMatchedDrop, RelDrop, relevance_mask  # noqa: E402
+from reldrop3d.bench import sphere_clouds, step_trainer, time_steps
+from reldrop3d.drop import RateMatchedDrop, RelDrop, relevance_mask
 
 ALPHA, BETA, MIN_POINTS = 0.5, 0.5, 32
 SIZES = [(32, 1024), (128, 1024), (128, 2048)]
 QUICK_SIZES = [(8, 256), (32, 1024)]
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 # ---------------------------------------------------------------------------
@@ -143,35 +137,10 @@ def loop_threshold_gpu(pos: Tensor, relevance: Tensor, ptr: list[int], rng) -> T
 
 def make_batch(num_clouds: int, num_points: int, device: str, seed: int = 0):
     """A PyG batch of random clouds and a skewed (LRP-like) relevance ``[P]``."""
+    batch = Batch.from_data_list(sphere_clouds(num_clouds, num_points, 40, seed)).to(device)
     g = torch.Generator().manual_seed(seed)
-    clouds = [
-        Data(pos=torch.randn(num_points, 3, generator=g), y=torch.tensor([i % 40]))
-        for i in range(num_clouds)
-    ]
-    batch = Batch.from_data_list(clouds).to(device)
     relevance = torch.empty(num_clouds * num_points).exponential_(generator=g).pow_(2)
     return batch, relevance.to(device)
-
-
-def time_interleaved(
-    fns: dict[str, Callable[[], object]], rounds: int, sync: Callable[[], None], seed: int = 0
-) -> dict[str, list[float]]:
-    """Seconds per call of every function, one call each per round in shuffled order."""
-    order = list(fns)
-    shuffle = random.Random(seed)
-    for fn in fns.values():  # warm up
-        fn()
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        shuffle.shuffle(order)
-        for name in order:
-            sync()
-            start = time.perf_counter()
-            fns[name]()
-            sync()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -192,7 +161,6 @@ def rounds_for(points: int, quick: bool) -> int:
 
 def bench_size(num_clouds: int, num_points: int, device: str, quick: bool) -> dict:
     batch, relevance = make_batch(num_clouds, num_points, device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     gen = torch.Generator(device=device).manual_seed(0)
     fns: dict[str, Callable[[], object]] = {}
     if device == "cpu":
@@ -225,32 +193,18 @@ def bench_size(num_clouds: int, num_points: int, device: str, quick: bool) -> di
     # allocator returning memory that the next call faults back in
     rounds = rounds_for(num_clouds * num_points, quick)
     first = [name for name in fns if name.startswith(("loop", "threshold"))]
-    times = time_interleaved({name: fns[name] for name in first}, rounds, sync)
+    times = interleaved({name: fns[name] for name in first}, rounds, device, warmup=2)
     rest = {name: fn for name, fn in fns.items() if name not in first}
-    times.update(time_interleaved(rest, rounds, sync))
+    times.update(interleaved(rest, rounds, device, warmup=2))
     return {name: summary(samples) for name, samples in times.items()}
 
 
-def training_step_time(batch: Batch, steps: int) -> float:
-    """Median seconds of one PointNet training step (forward, backward, Adam) on ``batch``."""
-    from reldrop3d.models import build
-
-    torch.manual_seed(0)
-    model = build("pointnet", 40).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step() -> None:
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(batch), batch.y).backward()
-        opt.step()
-
-    step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def training_step_time(num_clouds: int, num_points: int, steps: int) -> float:
+    """Median seconds of one plain training step of ``build("pointnet", 40)`` (the trainer's:
+    augmentation, forward, backward, Adam) on batches of random clouds of this size."""
+    clouds = sphere_clouds(num_clouds * (steps + 1), num_points, 40)
+    with tempfile.TemporaryDirectory() as tmp:
+        return time_steps(*step_trainer("pointnet", "plain", clouds, num_clouds, tmp))["step"]
 
 
 # ---------------------------------------------------------------------------
@@ -270,15 +224,11 @@ def ratios(result: dict) -> dict[str, float]:
 
 
 def plot(results: dict[str, dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
     labels = list(results)
     points = [int(a) * int(b) for a, b in (label.split("x") for label in labels)]
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = figure(figsize=(7.5, 4.8))
     names = list(next(iter(results.values())))
     for name in names:
         ys = [results[label][name]["median_us"] / 1e3 for label in labels]
@@ -296,19 +246,7 @@ def plot(results: dict[str, dict], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    save_figure(fig, path)
 
 
 def print_table(label: str, result: dict, ratio: dict) -> None:
@@ -357,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
 
     step = None
     if args.device == "cpu":
-        batch, _ = make_batch(*sizes[-1] if args.quick else (32, 1024), "cpu")
-        step = training_step_time(batch, 2 if args.quick else args.steps)
+        size = sizes[-1] if args.quick else (32, 1024)
+        step = training_step_time(*size, 2 if args.quick else args.steps)
     load_after = os.getloadavg()
 
     label32 = "32x1024"
@@ -397,22 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         }
     report = {
         "benchmark": "RelDrop dropper vs per-sample NumPy loop (issues 4, 13)",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "machine": {
-            "platform": platform.platform(),
-            "cpu": _cpu_name(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            **machine(),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in load_after],
             "device": args.device,
             "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__,
             "numpy": np.__version__,
         },
         "settings": {
@@ -428,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         "training_step": None
         if step is None
         else {
-            "model": "reldrop3d.models.build('pointnet', 40): forward + backward + Adam",
+            "model": "reldrop3d.models.build('pointnet', 40), the trainer's plain step: "
+            "augmentation + forward + backward + Adam",
             "batch": label32 if not args.quick else f"{sizes[-1][0]}x{sizes[-1][1]}",
             "median_s": round(step, 4),
             "dropper_share": {
@@ -469,17 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     print("targets:", json.dumps(targets, indent=1))
     print(f"wall time {report['wall_s']} s")
     if not (args.no_write or args.quick):
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = "dropper_speed"
         suffix = "" if args.device == "cpu" else f"_{args.device}"
-        (args.out / f"{stem}{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
-        plot(
-            results,
-            args.out / f"{stem}{suffix}.png",
+        title = (
             f"RelDrop vs per-sample NumPy loop ({args.device}, {torch.get_num_threads()} "
-            f"thread(s), alpha={ALPHA}, beta={BETA})",
+            f"thread(s), alpha={ALPHA}, beta={BETA})"
         )
-        print(f"wrote {args.out / (stem + suffix)}.json and .png")
+        write_result(f"dropper_speed{suffix}", report, args.out, lambda p: plot(results, p, title))
     return 0
 
 

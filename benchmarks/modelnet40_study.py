@@ -59,10 +59,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import RESULTS, machine, write_json  # noqa: E402
+from common import RESULTS, machine, write_json
 
 RELDROP = {"augment": "reldrop", "alpha": 0.5, "beta": 0.5, "mode": "threshold"}
 ARMS = {

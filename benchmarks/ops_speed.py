@@ -20,14 +20,18 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import machine, write_json  # noqa: E402
+from common import (
+    benchmark_clouds,
+    benchmark_data,
+    figure,
+    interleaved,
+    save_figure,
+    write_result,
+)
 
 
 def dense_knn(pos, batch_size: int, n: int, k: int):
@@ -56,18 +60,6 @@ def dense_fps(pos, batch_size: int, n: int, m: int):
     return out
 
 
-def interleaved(fns: dict, repeats: int) -> dict:
-    for f in fns.values():
-        f()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,8 +71,8 @@ def main() -> None:
     import torch
     from torch_geometric.loader import DataLoader
 
-    from reldrop3d import models, ops
-    from reldrop3d.data import ModelNet40, SyntheticShapes, default_data_root
+    from reldrop3d import ops
+    from reldrop3d.bench import step_trainer, time_steps
     from reldrop3d.train.augment import build_augment
     from reldrop3d.train.config import TrainConfig
     from reldrop3d.train.datasets import EpochSampler, Indexed
@@ -89,28 +81,20 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     pos = torch.nn.functional.normalize(torch.randn(b * n, 3, generator=g), dim=-1)
     batch = torch.arange(b).repeat_interleave(n)
-    ops_times = interleaved(
-        {
-            "knn_graph": lambda: ops.knn_graph(pos, 20, batch),
-            "knn_dense": lambda: dense_knn(pos, b, n, 20),
-            "fps": lambda: ops.fps(pos, batch, 0.5, random_start=False),
-            "fps_dense": lambda: dense_fps(pos, b, n, n // 2),
-        },
-        args.repeats,
-    )
+    fns = {
+        "knn_graph": lambda: ops.knn_graph(pos, 20, batch),
+        "knn_dense": lambda: dense_knn(pos, b, n, 20),
+        "fps": lambda: ops.fps(pos, batch, 0.5, random_start=False),
+        "fps_dense": lambda: dense_fps(pos, b, n, n // 2),
+    }
+    ops_times = {k: statistics.median(v) for k, v in interleaved(fns, args.repeats).items()}
     print(f"knn_graph k=20: {ops_times['knn_graph']:.3f}s (dense cdist+topk "
           f"{ops_times['knn_dense']:.3f}s)")
     print(f"fps ratio 0.5:  {ops_times['fps']:.3f}s (dense loop {ops_times['fps_dense']:.3f}s)")
 
-    root = default_data_root() / "modelnet40_1024"
-    if (root / "train.h5").is_file():
-        t = time.perf_counter()
-        ds, source = ModelNet40(root, "train"), "modelnet40_1024"
-        load_seconds = time.perf_counter() - t
-    else:
-        t = time.perf_counter()
-        ds, source = SyntheticShapes("train"), "synthetic"
-        load_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    ds, source = benchmark_data(n)
+    load_seconds = time.perf_counter() - t
     augment = build_augment(TrainConfig(), 2, torch.Generator().manual_seed(0))
     loader = DataLoader(Indexed(ds), batch_size=b, sampler=EpochSampler(len(ds), 0, 0),
                         drop_last=True)
@@ -122,24 +106,15 @@ def main() -> None:
         seen += data.num_graphs
     loader_rate = seen / (time.perf_counter() - t)
 
-    model = models.build("pointnet", ds.num_classes)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-
-    def step():
-        model.train()
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(data), data.y).backward()
-        opt.step()
-
-    step_time = interleaved({"step": step}, max(3, args.repeats // 2))["step"]
+    steps = max(3, args.repeats // 2)
+    clouds, _ = benchmark_clouds(b * (steps + 1), n, data=(ds, source))
+    with tempfile.TemporaryDirectory() as tmp:
+        step_time = time_steps(*step_trainer("pointnet", "plain", clouds, b, tmp))["step"]
     consume_rate = b / step_time
     print(f"loader: {loader_rate:.0f} samples/s; a PointNet step consumes {consume_rate:.0f} "
           f"samples/s ({step_time:.3f}s per 32 x 1024 step); dataset loaded in "
           f"{load_seconds:.1f}s")
     out = {
-        "benchmark": "ops_speed",
-        "command": " ".join(["python", "benchmarks/ops_speed.py", *sys.argv[1:]]),
-        "machine": machine(),
         "batch": [b, n],
         "ops_seconds": ops_times,
         "speedup": {"knn_graph": ops_times["knn_dense"] / ops_times["knn_graph"],
@@ -151,13 +126,11 @@ def main() -> None:
                    "loader_over_step": loader_rate / consume_rate},
         "targets_met": {"loader_faster_than_pointnet_step": loader_rate > consume_rate},
     }
-    path = write_json("ops_speed", out)
-    import matplotlib
+    write_result("ops_speed", out, plot=lambda p: plot(ops_times, loader_rate, consume_rate, p))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (a, c) = plt.subplots(1, 2, figsize=(8, 3.2))
+def plot(ops_times: dict, loader_rate: float, consume_rate: float, path: Path) -> None:
+    fig, (a, c) = figure(1, 2, figsize=(8, 3.2))
     labels = ["knn_graph", "knn_dense", "fps", "fps_dense"]
     a.bar(labels, [ops_times[k] * 1e3 for k in labels], color=["C0", "C7", "C0", "C7"])
     a.set_ylabel("ms at 32 x 1024")
@@ -165,9 +138,7 @@ def main() -> None:
     c.bar(["loader", "PointNet step"], [loader_rate, consume_rate], color=["C2", "C1"])
     c.set_ylabel("samples / s")
     c.set_title("data loading vs consumption")
-    fig.tight_layout()
-    fig.savefig(path.with_suffix(".png"), dpi=120)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""What one LRP relevance pass costs, against a plain training step on the same batch.
+"""What one LRP relevance pass costs, against a plain training step on the same data.
 
-For each model at batch 32 x 1024 points on this machine: median time of
-``point_relevance(method="lrp")`` (the fast path), of the zennit reference,
-and of one plain training step (forward, loss, backward, Adam step), and the
-peak memory of each, every measurement in a fresh process. Targets (issue 3):
+For each model at batch 32 x 1024 points on this machine (real ModelNet40
+when present): median time of ``point_relevance(method="lrp")`` (the fast
+path), of the zennit reference, and of one plain training step (the
+trainer's, as in ``benchmarks/step_cost.py``: augmentation, forward, loss,
+backward, Adam step), and the peak memory of each, every measurement in a
+fresh process. Targets (issue 3):
 relevance / step <= 1.0 for every model; PointNet++ MSG with normals at
 32 x 1024 within 1/20 of the published pipeline's 66 s and under 4 GB.
 
@@ -16,56 +18,52 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import (  # noqa: E402
-    current_rss_mb,
-    machine,
-    median_time,
-    peak_rss_mb,
-    reset_peak_rss,
+from common import (
+    benchmark_clouds,
+    figure,
+    median_seconds,
+    peak_memory,
     run_child,
-    write_json,
+    save_figure,
+    write_result,
 )
 
 PUBLISHED = {"seconds": 66.0, "gb": 16.0}  # dense PointNet++ MSG + zennit, 32 x 1024 with normals
 
 
 def child(model_name: str, what: str, batch_size: int, points: int, normals: bool, repeats: int):
+    """One measurement in this (fresh) process: the trainer's plain step on ``repeats + 1``
+    batches (the first warms up), or a relevance pass ``repeats`` times on the first batch."""
     import torch
-    from workload import benchmark_batch
+    from torch_geometric.data import Batch
 
     from reldrop3d import models
+    from reldrop3d.bench import step_trainer, time_steps
     from reldrop3d.relevance import point_relevance
 
-    torch.manual_seed(0)
-    batch, num_classes, source = benchmark_batch(batch_size, points, normals)
-    model = models.build(model_name, num_classes, in_channels=3 if normals else 0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        model.train()
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(batch), batch.y).backward()
-        opt.step()
-
-    fns = {
-        "step": step,
-        "lrp": lambda: point_relevance(model, batch),
-        "zennit": lambda: point_relevance(model, batch, fast=False),
-        "lrp_chunk8": lambda: point_relevance(model, batch, max_clouds=8),
-    }
-    import gc
-
-    gc.collect()
-    reset_peak_rss()
-    base = current_rss_mb()
-    seconds = median_time(fns[what], repeats=repeats, warmup=1)
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb() - base, "source": source}))
+    clouds, source = benchmark_clouds(batch_size * (repeats + 1), points, normals)
+    with tempfile.TemporaryDirectory() as tmp:
+        if what == "step":
+            trainer, batches, epoch = step_trainer(
+                model_name, "plain", clouds, batch_size, tmp, use_normals=normals
+            )
+            with peak_memory() as mem:
+                seconds = time_steps(trainer, batches, epoch)["step"]
+        else:
+            torch.manual_seed(0)
+            model = models.build(model_name, clouds.num_classes, in_channels=3 if normals else 0)
+            batch = Batch.from_data_list(clouds[:batch_size])
+            explain = {
+                "lrp": lambda: point_relevance(model, batch),
+                "zennit": lambda: point_relevance(model, batch, fast=False),
+                "lrp_chunk8": lambda: point_relevance(model, batch, max_clouds=8),
+            }[what]
+            with peak_memory() as mem:
+                seconds = median_seconds(explain, repeats)
+    print(json.dumps({"seconds": seconds, "peak_mb": mem["peak_mb"], "source": source}))
 
 
 def main() -> None:
@@ -142,9 +140,6 @@ def main() -> None:
         met["msg_memory"] = msg["lrp"]["peak_mb"] / 1024 < 4.0
         met["msg_memory_in_chunks_of_8"] = msg["lrp_chunk8"]["peak_mb"] / 1024 < 4.0
     out = {
-        "benchmark": "relevance_speed",
-        "command": " ".join(["python", "benchmarks/relevance_speed.py", *sys.argv[1:]]),
-        "machine": machine(),
         "batch_size": args.batch_size,
         "points": args.points,
         "repeats": args.repeats,
@@ -153,20 +148,15 @@ def main() -> None:
         "targets": targets,
         "targets_met": met,
     }
-    path = write_json("relevance_speed" + ("_quick" if args.quick else ""), out)
-    plot(rows, path.with_suffix(".png"))
-    print(f"targets met: {met}\nwrote {path}")
+    print(f"targets met: {met}")
+    stem = "relevance_speed" + ("_quick" if args.quick else "")
+    write_result(stem, out, plot=lambda path: plot(rows, path))
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [r["model"] + (" +n" if r["normals"] else "") for r in rows]
     keys = [k for k in ("lrp", "zennit") if all(k in r for r in rows)]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = figure(figsize=(7, 3.5))
     width = 0.8 / len(keys)
     for i, k in enumerate(keys):
         ax.bar(
@@ -181,9 +171,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title("Relevance pass cost (32 x 1024 points, CPU)")
     ax.set_ylim(0, 2.4)
     ax.legend(loc="upper center", ncol=3, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

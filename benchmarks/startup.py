@@ -17,13 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, write_result
 
-from common import machine, write_json  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "reldrop3d --help": [sys.executable, "-m", "reldrop3d", "--help"],
     "reldrop3d train --help": [sys.executable, "-m", "reldrop3d", "train", "--help"],
@@ -62,12 +58,9 @@ def main() -> None:
             f"{name:55s} {rows[name]['median_seconds']:6.3f} s  "
             f"{rows[name]['median_ratio_to_import_torch']:5.2f}x import torch"
         )
-    path = write_json(
+    path = write_result(
         "startup",
         {
-            "benchmark": "startup",
-            "command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]),
-            "machine": machine(),
             "repeats": args.repeats,
             "results": rows,
         },

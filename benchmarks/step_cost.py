@@ -5,9 +5,10 @@ machine (real ModelNet40 when present): the median time of a plain training
 step, of the relevance pass, of the dropper, and of a full RelDrop step
 (``--reldrop-every 1``, and ``--reldrop-every 5`` in steady state, where
 about a fifth of the clouds of a batch are re-explained), all through
-:class:`reldrop3d.train.Trainer`'s own step with the default augmentation;
-and the peak memory of a plain and of a RelDrop step. Each (model, mode) runs
-in a fresh process. Targets (issue 7): RelDrop step <= 2.0x plain with K=1,
+:class:`reldrop3d.train.Trainer`'s own step with the default augmentation
+(timed by :mod:`reldrop3d.bench`, as ``reldrop3d bench`` times it); and the
+peak memory of a plain and of a RelDrop step. Each (model, mode) runs in a
+fresh process. Targets (issue 7): RelDrop step <= 2.0x plain with K=1,
 <= 1.3x with K=5, the dropper under 1% of the step.
 
     python benchmarks/step_cost.py [--quick] [--models pointnet ...] [--batches 4]
@@ -18,101 +19,23 @@ Writes benchmarks/results/step_cost.json and .png.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import statistics
-import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import benchmark_clouds, figure, peak_memory, run_child, save_figure, write_result
 
-from common import (  # noqa: E402
-    current_rss_mb,
-    machine,
-    peak_rss_mb,
-    reset_peak_rss,
-    run_child,
-    write_json,
-)
-
-MODES = ("plain", "reldrop1", "reldrop5")
-
-
-def _subset(batch_size: int, batches: int, points: int):
-    """A training set of ``batches * batch_size`` clouds: ModelNet40 train if present."""
-    import torch
-    from torch.utils.data import Subset
-
-    from reldrop3d.data import ModelNet40, SyntheticShapes, default_data_root
-
-    root = default_data_root() / "modelnet40_1024"
-    if (root / "train.h5").is_file() and points <= 1024:
-        ds, source = ModelNet40(root, "train", num_points=points), "modelnet40_1024"
-    else:
-        ds, source = SyntheticShapes("train", num_points=points), "synthetic"
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
-    sub = Subset(ds, idx[: batches * batch_size].tolist())
-    sub.classes, sub.num_classes = ds.classes, ds.num_classes
-    sub.sizes = torch.full((len(sub),), points)
-    return sub, source
+from reldrop3d.bench import MODES, step_trainer, time_phases, time_steps
 
 
 def child(model: str, mode: str, batch_size: int, points: int, batches: int, out: str) -> None:
-    from torch_geometric.loader import DataLoader
-
-    from reldrop3d.relevance import point_relevance
-    from reldrop3d.train import TrainConfig, Trainer
-    from reldrop3d.train.datasets import Indexed
-
-    train, source = _subset(batch_size, batches, points)
-    cfg = TrainConfig(
-        model=model,
-        augment="none" if mode == "plain" else "reldrop",
-        reldrop_every=5 if mode == "reldrop5" else 1,
-        batch_size=batch_size,
-        num_points=points,
-        out=out,
-        epochs=2,
-    )
-    trainer = Trainer(cfg, train, train, progress=False)
-    loader = list(DataLoader(Indexed(train), batch_size=batch_size))
+    clouds, source = benchmark_clouds(batches * batch_size, points)
+    trainer, timed, epoch = step_trainer(model, mode, clouds, batch_size, out)
     result = {"source": source, "model": model, "mode": mode}
-    if mode == "reldrop5":  # epoch 0 explains every cloud and fills the cache
-        for b in loader:
-            trainer.train_step(b, 0)
-        epoch = 1
-    else:
-        trainer.train_step(loader[0], 0)  # warm-up
-        epoch = 0
-    gc.collect()
-    reset_peak_rss()
-    base = current_rss_mb()
-    times, explained = [], []
-    for b in loader[(0 if mode == "reldrop5" else 1) :]:
-        if trainer.cache is not None:
-            explained.append(float(trainer.cache.due(b.idx, epoch).float().mean()))
-        t = time.perf_counter()
-        trainer.train_step(b, epoch)
-        times.append(time.perf_counter() - t)
-    result["step"] = statistics.median(times)
-    result["steps_timed"] = len(times)
-    result["peak_mb"] = peak_rss_mb() - base
-    if explained:
-        result["share_explained"] = statistics.mean(explained)
+    with peak_memory() as mem:
+        result.update(time_steps(trainer, timed, epoch))
+    result["peak_mb"] = mem["peak_mb"]
     if mode == "reldrop1":  # the two phases alone, on the same batches
-        rel, drop = [], []
-        for b in loader[1:]:
-            t = time.perf_counter()
-            r = point_relevance(trainer.core, b)
-            rel.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            trainer.dropper(b, r)
-            drop.append(time.perf_counter() - t)
-        result["relevance"] = statistics.median(rel)
-        result["drop"] = statistics.median(drop)
-        result["points_after_drop"] = int(trainer.dropper(b, r).num_nodes) / b.num_graphs
+        result.update(time_phases(trainer, timed))
     print(json.dumps(result))
 
 
@@ -165,9 +88,6 @@ def main() -> None:
         "drop_share": all(r["drop_share_of_step"] < 0.01 for r in rows),
     }
     out = {
-        "benchmark": "step_cost",
-        "command": " ".join(["python", "benchmarks/step_cost.py", *sys.argv[1:]]),
-        "machine": machine(),
         "batch_size": args.batch_size,
         "points": args.points,
         "batches_per_mode": args.batches,
@@ -178,18 +98,12 @@ def main() -> None:
         "targets": targets,
         "targets_met": met,
     }
-    path = write_json("step_cost" + ("_quick" if args.quick else ""), out)
-    plot(rows, path.with_suffix(".png"))
-    print(f"targets met: {met}\nwrote {path}")
+    print(f"targets met: {met}")
+    write_result("step_cost" + ("_quick" if args.quick else ""), out, plot=lambda p: plot(rows, p))
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = figure(figsize=(7, 3.6))
     keys = [("ratio_relevance", "relevance pass"), ("ratio_reldrop1", "RelDrop step, K=1"),
             ("ratio_reldrop5", "RelDrop step, K=5")]
     width = 0.8 / len(keys)
@@ -202,9 +116,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title("RelDrop cost per training step (32 x 1024 points, CPU)")
     ax.set_ylim(0, max(1.6, ax.get_ylim()[1] * 1.25))
     ax.legend(loc="upper center", ncol=4, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
