@@ -103,12 +103,38 @@ def test_every_linear_layer_runs_with_a_rule(name):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("first_rule", ["flat", "epsilon", "wsquare"])
 @pytest.mark.parametrize("fast", [True, False])
-def test_relevance_is_conserved_per_cloud(name, first_rule, fast):
+@pytest.mark.parametrize("seed", ["one", "logit"])
+def test_relevance_is_conserved_per_cloud(name, first_rule, fast, seed):
+    """Each cloud's relevance sums to the seeded output: 1, or the explained logit."""
     m = bias_free(small(name))
     comp = lrp_composite(m, first_rule=first_rule, epsilon=1e-9)
-    r = point_relevance(m, BATCH, target="pred", composite=comp, fast=fast)
+    r = point_relevance(m, BATCH, target="pred", composite=comp, fast=fast, seed=seed)
     assert r.shape == (BATCH.num_nodes,)
-    torch.testing.assert_close(per_cloud(r, BATCH), torch.ones(3), rtol=0, atol=1e-4)
+    with torch.no_grad():
+        seeded = m(BATCH).max(-1).values if seed == "logit" else torch.ones(3)
+    tol = 1e-4 * float(seeded.abs().max())
+    torch.testing.assert_close(per_cloud(r, BATCH), seeded, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_logit_seed_scales_each_cloud_by_its_logit_and_keeps_the_sign(fast):
+    m = realistic(small("dgcnn"))
+    target = torch.tensor([0, 2, 3])
+    with torch.no_grad():
+        logit = m(BATCH)[torch.arange(3), target]
+    assert (logit < 0).any() and (logit > 0).any()  # both signs, so the test can fail
+    one = point_relevance(m, BATCH, target=target, fast=fast, seed="one")
+    by_logit = point_relevance(m, BATCH, target=target, fast=fast, seed="logit")
+    expected = one * logit[BATCH.batch]
+    torch.testing.assert_close(
+        by_logit, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max())
+    )
+    # the gradient methods differentiate the logit itself whatever the seed
+    for method in ("input_x_gradient", "gradient"):
+        a = point_relevance(m, BATCH, target=target, method=method, seed="logit")
+        torch.testing.assert_close(a, point_relevance(m, BATCH, target=target, method=method))
+    with pytest.raises(ValueError, match=r"seed must be one of \('one', 'logit'\), got 1"):
+        point_relevance(m, BATCH, seed=1)
 
 
 def test_without_the_difference_fold_conservation_breaks():

@@ -47,7 +47,7 @@ from reldrop3d.relevance._context import explaining, unwrap
 from reldrop3d.relevance.canonizers import DifferenceFold, MergeBatchNorm
 from reldrop3d.relevance.fast import _stabilizer_epsilon
 from reldrop3d.relevance.rulemaps import RuleMap, rule_map
-from reldrop3d.relevance.targets import resolve_target, seed
+from reldrop3d.relevance.targets import check_seed, output_relevance, resolve_target
 
 __all__ = ["lrp_relevance"]
 
@@ -138,6 +138,7 @@ def lrp_relevance(
     target: None | str | int | Tensor = None,
     *,
     rules: RuleMap | None = None,
+    seed: str = "one",
     create_graph: bool = True,
 ) -> Tensor:
     r"""LRP relevance per point ``[num_points]``, differentiable in the parameters.
@@ -167,8 +168,12 @@ def lrp_relevance(
         batch: PyG ``Batch`` with ``pos [N, 3]`` (and ``x``, ``batch``, ``y``).
         target: as :func:`~reldrop3d.relevance.point_relevance` (``None``: ``batch.y``).
         rules: the rule map (default :func:`~reldrop3d.relevance.rule_map` of the model).
+        seed: the output relevance, ``"one"`` or ``"logit"``, as in
+            :func:`~reldrop3d.relevance.point_relevance` (``"logit"`` is
+            differentiated through the logit too).
         create_graph: keep the graph for a second backward.
     """
+    check_seed(seed)
     model = unwrap(model)
     if getattr(model, "input_transform", None) is not None:
         raise NotImplementedError(
@@ -226,7 +231,8 @@ def lrp_relevance(
             for module in hooked.values():
                 module.__dict__.pop("forward", None)
         t = resolve_target(target, batch, logits)
-        grads = torch.autograd.grad(logits, inputs, seed(logits, t), create_graph=create_graph)
+        start = output_relevance(logits, t, seed)
+        grads = torch.autograd.grad(logits, inputs, start, create_graph=create_graph)
     r = grads[0].sum(-1)
     if uses_x:
         r = r + grads[1].sum(-1)
