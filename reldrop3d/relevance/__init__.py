@@ -4,13 +4,15 @@
 - :func:`point_relevance_dense`: the same for ``[B, N, C]`` models.
 - :func:`lrp_composite`: the zennit composite used by ``method="lrp"``.
 - :func:`rule_map` / :func:`register_rule_map`: which rule sits on which layer.
+- :func:`lrp_identity_gap`: checks a rule map against input x gradient.
 """
 
 from reldrop3d.relevance.api import METHODS, point_relevance
 from reldrop3d.relevance.canonizers import DifferenceFold
 from reldrop3d.relevance.composite import PointLRPComposite, lrp_composite
 from reldrop3d.relevance.dense import DENSE_METHODS, point_relevance_dense
-from reldrop3d.relevance.rulemaps import RuleMap, register_rule_map, rule_map
+from reldrop3d.relevance.identity import lrp_identity_gap, without_biases
+from reldrop3d.relevance.rulemaps import RuleMap, first_layer_rule, register_rule_map, rule_map
 
 __all__ = [
     "DENSE_METHODS",
@@ -18,9 +20,12 @@ __all__ = [
     "DifferenceFold",
     "PointLRPComposite",
     "RuleMap",
+    "first_layer_rule",
     "lrp_composite",
+    "lrp_identity_gap",
     "point_relevance",
     "point_relevance_dense",
     "register_rule_map",
     "rule_map",
+    "without_biases",
 ]

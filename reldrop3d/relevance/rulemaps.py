@@ -68,7 +68,9 @@ class RuleMap:
                 self.merges.append(([f"{prefix}.lins.{i}"], f"{prefix}.norms.{i}"))
 
 
-def _first(first_rule: str, epsilon: float) -> Hook:
+def first_layer_rule(first_rule: str, epsilon: float) -> Hook:
+    """The rule named by ``first_rule`` (``"flat"``, ``"wsquare"`` or ``"epsilon"``) for
+    the layers that see raw coordinates; for rule maps of your own."""
     if first_rule not in FIRST_RULES:
         raise ValueError(f"first_rule must be one of {sorted(FIRST_RULES)}, got {first_rule!r}")
     rule = FIRST_RULES[first_rule]
@@ -83,13 +85,17 @@ def pointnet_map(model: PointNet, first_rule: str, epsilon: float) -> RuleMap:
     a gradient: conservation is then approximate.
     """
     m = RuleMap()
-    m.add_mlp("local1", model.local1, _first(first_rule, epsilon), epsilon)
+    m.add_mlp("local1", model.local1, first_layer_rule(first_rule, epsilon), epsilon)
     m.add_mlp("local2", model.local2, Epsilon(epsilon), epsilon)
     m.add_mlp("head", model.head, Epsilon(epsilon), epsilon)
     for name in ("input_transform", "feature_transform"):
         tnet = getattr(model, name)
         if tnet is not None:
-            first = _first(first_rule, epsilon) if name == "input_transform" else Epsilon(epsilon)
+            first = (
+                first_layer_rule(first_rule, epsilon)
+                if name == "input_transform"
+                else Epsilon(epsilon)
+            )
             m.add_mlp(f"{name}.local", tnet.local, first, epsilon)
             m.add_mlp(f"{name}.head", tnet.head, Epsilon(epsilon), epsilon)
     return m
@@ -102,7 +108,7 @@ def pointnet2_map(model: PointNet2, first_rule: str, epsilon: float) -> RuleMap:
     for li, level in enumerate(model.levels):
         for ci, conv in enumerate(level.convs):
             name = f"levels.{li}.convs.{ci}"
-            first = _first(first_rule, epsilon) if li == 0 else Epsilon(epsilon)
+            first = first_layer_rule(first_rule, epsilon) if li == 0 else Epsilon(epsilon)
             m.add_mlp(f"{name}.local_nn", conv.local_nn, first, epsilon)
             m.folds.append(name)
     m.add_mlp("global_mlp", model.global_mlp, Epsilon(epsilon), epsilon)
@@ -114,7 +120,7 @@ def dgcnn_map(model: DGCNN, first_rule: str, epsilon: float) -> RuleMap:
     """DGCNN: the first EdgeConv sees coordinates; every EdgeConv has ``x_j - x_i`` folded."""
     m = RuleMap()
     for i, conv in enumerate(model.convs):
-        first = _first(first_rule, epsilon) if i == 0 else Epsilon(epsilon)
+        first = first_layer_rule(first_rule, epsilon) if i == 0 else Epsilon(epsilon)
         m.add_mlp(f"convs.{i}.nn", conv.nn, first, epsilon)
         m.folds.append(f"convs.{i}")
     m.add_mlp("embed", model.embed, Epsilon(epsilon), epsilon)
