@@ -9,15 +9,19 @@ from zennit.composites import EpsilonPlusFlat
 from zennit.core import Hook
 
 from reldrop3d import models
+from reldrop3d.models import GlobalMeanPool
 from reldrop3d.relevance import (
     METHODS,
     DifferenceFold,
     PointLRPComposite,
+    PoolNorm,
     RuleMap,
     lrp_composite,
     point_relevance,
+    register_rule_map,
     rule_map,
 )
+from reldrop3d.relevance.rulemaps import RULE_MAPS
 from tests._clouds import uneven_batch
 
 NAMES = ["pointnet", "pointnet2", "pointnet2-msg", "dgcnn"]
@@ -325,3 +329,37 @@ def test_relevance_colours_diverge_around_white_and_clip_outliers():
     assert relevance_colours(torch.zeros(5)).min() > 0.99  # constant cloud: all white
     with pytest.raises(ValueError, match="clip must be in"):
         relevance_colours(r, clip=0.0)
+
+
+class MeanOfPoints(torch.nn.Module):
+    """Logits = the mean position of each cloud (3 classes): the mean pool alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = GlobalMeanPool()
+
+    def forward(self, data):
+        return self.pool(data.pos, data.batch, data.num_graphs)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_pool_norm_gives_each_point_its_share_of_the_mean(fast):
+    """R_p = x_p,t / (n_b (z_b,t + eps sign z_b,t)) for a seed of 1 at class t."""
+    eps = 1e-3
+    register_rule_map(MeanOfPoints, lambda model, first, e: RuleMap(rules={"pool": PoolNorm(e)}))
+    try:
+        m = MeanOfPoints()
+        target = torch.tensor([0, 1, 2])
+        comp = PointLRPComposite(rule_map(m, epsilon=eps))
+        r = point_relevance(m, BATCH, target=target, composite=comp, fast=fast)
+    finally:
+        RULE_MAPS.pop(MeanOfPoints)
+    t = target[BATCH.batch]
+    n = torch.bincount(BATCH.batch).float()[BATCH.batch]
+    z = m(BATCH)[BATCH.batch, t]
+    expected = BATCH.pos[torch.arange(BATCH.num_nodes), t] / (n * (z + eps * torch.sign(z)))
+    torch.testing.assert_close(r, expected)
+    assert r.std() > 0.1 * r.abs().mean()  # not an even split
+    with pytest.raises(ValueError, match="epsilon must be a number >= 0, got -1"):
+        PoolNorm(-1)
+    assert repr(PoolNorm(1e-6)) == "PoolNorm(epsilon=1e-06)"

@@ -47,6 +47,7 @@ from reldrop3d.relevance._context import explaining, unwrap
 from reldrop3d.relevance.canonizers import DifferenceFold, MergeBatchNorm
 from reldrop3d.relevance.fast import _stabilizer_epsilon
 from reldrop3d.relevance.rulemaps import RuleMap, rule_map
+from reldrop3d.relevance.rules import PoolNorm
 from reldrop3d.relevance.targets import check_seed, output_relevance, resolve_target
 
 __all__ = ["lrp_relevance"]
@@ -79,19 +80,25 @@ def _stabilize(z: Tensor, epsilon: float) -> Tensor:
     return z + torch.where(z >= 0, epsilon, -epsilon)
 
 
-def _surrogate(rule, module: torch.nn.Module, u: Tensor, x: Tensor, z: Tensor) -> Tensor:
+def _surrogate(
+    rule, module: torch.nn.Module, u: Tensor, x: Tensor, z: Tensor, rest: tuple = ()
+) -> Tensor:
     r"""``S(u)``, linear in the chain input ``u``, whose vector-Jacobian product is the rule.
 
     epsilon: :math:`S(u) = W (u \odot x) / (z + \epsilon\,\mathrm{sign}\,z)`, so
     :math:`u^\top \mapsto x \odot W^\top (R / \ldots)`; flat:
     :math:`S(u)_j = \sum_i u_i / (n_{in} + \epsilon)`; w-square:
-    :math:`S(u) = (W \odot W) u / ((W \odot W)\mathbf{1} + b^2 + \epsilon)`; pass: ``u``.
+    :math:`S(u) = (W \odot W) u / ((W \odot W)\mathbf{1} + b^2 + \epsilon)`; pass: ``u``;
+    norm (a module ``f(x, *rest)`` linear in ``x``, e.g. a mean pool):
+    :math:`S(u) = f(u \odot x, \ldots) / (z + \epsilon\,\mathrm{sign}\,z)`.
     ``x``, ``z`` and ``W`` are the true-pass tensors, carrying their graphs to
     the parameters.
     """
     if isinstance(rule, Pass):
         return u
     eps = _stabilizer_epsilon(rule)
+    if isinstance(rule, PoolNorm):
+        return type(module).forward(module, u * x, *rest) / _stabilize(z, eps)
     if isinstance(rule, Epsilon):
         return torch.nn.functional.linear(u * x, module.weight) / _stabilize(z, eps)
     if isinstance(rule, Flat):
@@ -121,9 +128,9 @@ def _hooked_modules(model: torch.nn.Module, rules: RuleMap) -> dict[str, torch.n
     for name, rule in rules.rules.items():
         if name not in modules:
             raise KeyError(f"the rule map names a module {name!r} that the model does not have")
-        if type(rule) not in (Epsilon, Flat, WSquare, Pass):
+        if type(rule) not in (Epsilon, Flat, WSquare, Pass, PoolNorm):
             raise NotImplementedError(
-                f"differentiable LRP supports the epsilon, flat, w-square and pass rules; "
+                f"differentiable LRP supports the epsilon, flat, w-square, pass and norm rules; "
                 f"module {name!r} has {type(rule).__name__}"
             )
         if not isinstance(rule, Pass):
@@ -222,7 +229,7 @@ def lrp_relevance(
                         ) from None
                     if not u.requires_grad:
                         return z
-                    s = _surrogate(rule, module, u, x, z)
+                    s = _surrogate(rule, module, u, x, z, args)
                     return z + (s - s.detach())
 
                 module.forward = chain

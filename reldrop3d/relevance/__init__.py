@@ -3,7 +3,8 @@
 - :func:`point_relevance`: one value per point of a PyG batch.
 - :func:`point_relevance_dense`: the same for ``[B, N, C]`` models.
 - :func:`lrp_composite`: the zennit composite used by ``method="lrp"``.
-- :func:`rule_map` / :func:`register_rule_map`: which rule sits on which layer.
+- :func:`rule_map` / :func:`register_rule_map`: which rule sits on which layer;
+  :class:`PoolNorm`: the rule of mean pools.
 - :func:`lrp_identity_gap`: checks a rule map against input x gradient.
 """
 
@@ -13,12 +14,14 @@ from reldrop3d.relevance.composite import PointLRPComposite, lrp_composite
 from reldrop3d.relevance.dense import DENSE_METHODS, point_relevance_dense
 from reldrop3d.relevance.identity import lrp_identity_gap, without_biases
 from reldrop3d.relevance.rulemaps import RuleMap, first_layer_rule, register_rule_map, rule_map
+from reldrop3d.relevance.rules import PoolNorm
 
 __all__ = [
     "DENSE_METHODS",
     "METHODS",
     "DifferenceFold",
     "PointLRPComposite",
+    "PoolNorm",
     "RuleMap",
     "first_layer_rule",
     "lrp_composite",

@@ -11,7 +11,13 @@ already has, so this path attaches autograd functions instead:
 - flat: :math:`R_{in,i} = \sum_j R_{out,j} / (n_{in} + \epsilon)` for every input ``i``;
 - w-square:
   :math:`R_{in} = (W \odot W)^\top \tfrac{R_{out}}{(W\odot W)\mathbf{1} + b^2 + \epsilon}`;
-- pass (activations): relevance goes through unchanged.
+- pass (activations): relevance goes through unchanged;
+- norm (:class:`~reldrop3d.relevance.rules.PoolNorm`, mean pools):
+  :math:`R_{in} = x \odot J^\top \tfrac{R_{out}}{z + \epsilon\,\mathrm{sign}(z)}` with
+  :math:`J^\top` the module's own backward, so nothing is re-run: an autograd
+  identity before the module multiplies the gradient by ``x``, one after it
+  divides by the stabilised output (for a mean pool
+  :math:`R_p = x_p\, R_b / (n_b (z_b \pm \epsilon))`).
 
 The canonizers (difference folds, batch-norm merges that take the norm out
 of the network) are the same objects as in the zennit composite, so both
@@ -33,6 +39,7 @@ from zennit.core import RemovableHandleList
 from zennit.rules import Epsilon, Flat, Pass, WSquare
 
 from reldrop3d.relevance.rulemaps import RuleMap
+from reldrop3d.relevance.rules import PoolNorm
 
 
 def stabilize(z: Tensor, epsilon: float) -> Tensor:
@@ -98,8 +105,39 @@ class _Pass(torch.autograd.Function):
         return relevance, None
 
 
+class _TimesInput(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by the input."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x,) = ctx.saved_tensors
+        return grad * x
+
+
+class _OverStabilized(torch.autograd.Function):
+    """Identity forward; backward divides the relevance by the stabilised output ``z``."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, epsilon: float) -> Tensor:
+        ctx.save_for_backward(z)
+        ctx.epsilon = epsilon
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx, relevance: Tensor):
+        (z,) = ctx.saved_tensors
+        return relevance / stabilize(z, ctx.epsilon), None
+
+
 def _stabilizer_epsilon(rule) -> float:
     """The epsilon of a zennit rule built with a float stabiliser (the default)."""
+    if isinstance(rule, PoolNorm):
+        return rule.epsilon
     fn = rule.gradient_mapper
     for cell in fn.__closure__ or ():
         eps = getattr(cell.cell_contents, "epsilon", None)
@@ -112,8 +150,20 @@ def _stabilizer_epsilon(rule) -> float:
     raise NotImplementedError("the fast LRP path supports float stabilisers only")
 
 
+def _norm_pre_hook(module, args):
+    x, *rest = args
+    return (_TimesInput.apply(x), *rest) if x.requires_grad else None
+
+
 def _hook_for(rule):
     """A forward hook replacing a module's output by the fast-rule function, or ``None``."""
+    if isinstance(rule, PoolNorm):
+        eps = rule.epsilon
+
+        def hook(module, inputs, output):
+            return _OverStabilized.apply(output, eps) if inputs[0].requires_grad else output
+
+        return hook
     if isinstance(rule, Pass):
 
         def hook(module, inputs, output):
@@ -141,7 +191,8 @@ def _hook_for(rule):
 def supports(rules: RuleMap) -> bool:
     """Whether every rule of the map has a fast implementation."""
     return all(
-        type(r) in (Epsilon, Flat, WSquare, Pass) and (isinstance(r, Pass) or _has_float_eps(r))
+        type(r) in (Epsilon, Flat, WSquare, Pass, PoolNorm)
+        and (isinstance(r, Pass) or _has_float_eps(r))
         for r in rules.rules.values()
     )
 
@@ -174,6 +225,8 @@ def fast_lrp(model: torch.nn.Module, rules: RuleMap) -> Iterator[torch.nn.Module
             hook = _hook_for(rule)
             if hook is not None:
                 handles.append(modules[name].register_forward_hook(hook))
+            if isinstance(rule, PoolNorm):
+                handles.append(modules[name].register_forward_pre_hook(_norm_pre_hook))
         yield model
     finally:
         handles.remove()

@@ -24,6 +24,7 @@ import copy
 import torch
 
 from reldrop3d.relevance._context import unwrap
+from reldrop3d.relevance.rulemaps import RuleMap
 
 
 def without_biases(model: torch.nn.Module) -> torch.nn.Module:
@@ -47,12 +48,13 @@ def lrp_identity_gap(
     *,
     fast: bool | None = None,
     epsilon: float = 1e-9,
+    rules: RuleMap | None = None,
 ) -> float:
     r"""How far LRP-epsilon is from input x gradient on ``model`` made bias-free.
 
     On a copy of ``model`` from :func:`without_biases`, computes the LRP
     relevance ``R`` of :func:`~reldrop3d.relevance.point_relevance` with
-    ``lrp_composite(model, first_rule="epsilon", epsilon=epsilon)`` and
+    ``lrp_composite(model, first_rule="epsilon", epsilon=epsilon)`` (or ``rules``) and
     ``seed="logit"``, and the input x gradient ``G`` of the same copy, and
     returns :math:`\max_p |R_p - G_p| \,/\, \max_p |G_p|` over the points of
     ``batch``. About 0 (``1e-5`` in float32) when the model's rule map is LRP
@@ -65,18 +67,24 @@ def lrp_identity_gap(
         target: the explained class, as in ``point_relevance`` (``None``: ``batch.y``).
         fast: ``True`` the fast path, ``False`` zennit's hooks, ``None`` as
             ``point_relevance`` chooses.
-        epsilon: stabiliser of the epsilon rule; the identity holds as it goes to 0.
+        epsilon: stabiliser of the epsilon rule; the identity holds as it goes to 0
+            (in float32 rounding limits it to about 1e-9; float64 takes 1e-12).
+        rules: the rule map to check (default: the model's, with epsilon everywhere);
+            it names modules of ``model`` and must use epsilon-type rules to hold.
 
     Raises:
         ValueError: ``epsilon`` is not a positive number.
     """
     from reldrop3d.relevance.api import point_relevance
-    from reldrop3d.relevance.composite import lrp_composite
+    from reldrop3d.relevance.composite import PointLRPComposite, lrp_composite
 
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
         raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
     plain = without_biases(model)
-    composite = lrp_composite(plain, first_rule="epsilon", epsilon=float(epsilon))
+    if rules is None:
+        composite = lrp_composite(plain, first_rule="epsilon", epsilon=float(epsilon))
+    else:
+        composite = PointLRPComposite(rules)
     lrp = point_relevance(plain, batch, target, composite=composite, fast=fast, seed="logit")
     ixg = point_relevance(plain, batch, target, method="input_x_gradient")
     return float((lrp - ixg).abs().max() / ixg.abs().max())

@@ -13,10 +13,19 @@ gets the flat rule (as the published RelDrop does) or w-square; every other
 linear layer gets epsilon; activations pass relevance through (``Pass``);
 batch norms are merged into the preceding linear layer; dropout is the
 identity in eval mode. Relevance at a max aggregation goes to the arg-max
-(winner takes all) and at a mean pool is split evenly, both conservative.
+(winner takes all, the gradient of a max). A mean pool is a linear layer
+with weights :math:`1/n`: it needs a rule of its own, :class:`PoolNorm`
+(:math:`R_p = x_p R_b / (n_b z_b)`, each point its share of the mean; zennit's
+``Norm``), so it must be a named module (:class:`~reldrop3d.models.pool.GlobalMeanPool`).
+Left without a rule, a mean pool passes the gradient, an even split
+:math:`R_b / n_b` that conserves relevance but is not LRP: every point gets
+the same share per channel whatever it contributed.
 
 To support a model of your own, register a function
-``(model, first_rule, epsilon) -> RuleMap`` with :func:`register_rule_map`.
+``(model, first_rule, epsilon) -> RuleMap`` with :func:`register_rule_map`,
+and check it with :func:`~reldrop3d.relevance.lrp_identity_gap` (LRP-epsilon
+against input x gradient on the bias-free model), which finds a layer that
+mixes points without the right rule where conservation tests cannot.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from zennit.rules import Epsilon, Flat, Pass, WSquare
 
 from reldrop3d.models import DGCNN, PointNet, PointNet2
 from reldrop3d.relevance.canonizers import DifferenceFold, MergeBatchNorm
+from reldrop3d.relevance.rules import PoolNorm
 
 FIRST_RULES = {"flat": Flat, "wsquare": WSquare, "epsilon": None}
 
@@ -53,6 +63,15 @@ class RuleMap:
         if self.merges:
             out.append(MergeBatchNorm(self.merges))
         return out
+
+    def without(self, *names: str) -> RuleMap:
+        """A copy without the rules of the modules ``names`` (relevance passes them as
+        a gradient), e.g. ``without("mean_pool")`` for DGCNN's even split at the mean."""
+        unknown = sorted(set(names) - set(self.rules))
+        if unknown:
+            raise KeyError(f"names must be modules with a rule in this map, got {unknown}")
+        rules = {k: v for k, v in self.rules.items() if k not in names}
+        return RuleMap(rules=rules, merges=list(self.merges), folds=list(self.folds))
 
     def add_mlp(self, prefix: str, mlp: MLP, first: Hook, epsilon: float) -> None:
         """Rules for a PyG ``MLP`` at ``prefix``: ``first`` on its first linear layer,
@@ -117,13 +136,15 @@ def pointnet2_map(model: PointNet2, first_rule: str, epsilon: float) -> RuleMap:
 
 
 def dgcnn_map(model: DGCNN, first_rule: str, epsilon: float) -> RuleMap:
-    """DGCNN: the first EdgeConv sees coordinates; every EdgeConv has ``x_j - x_i`` folded."""
+    """DGCNN: the first EdgeConv sees coordinates; every EdgeConv has ``x_j - x_i`` folded;
+    the mean half of the global feature ``[max, mean]`` has the norm rule."""
     m = RuleMap()
     for i, conv in enumerate(model.convs):
         first = first_layer_rule(first_rule, epsilon) if i == 0 else Epsilon(epsilon)
         m.add_mlp(f"convs.{i}.nn", conv.nn, first, epsilon)
         m.folds.append(f"convs.{i}")
     m.add_mlp("embed", model.embed, Epsilon(epsilon), epsilon)
+    m.rules["mean_pool"] = PoolNorm(epsilon)
     m.add_mlp("head", model.head, Epsilon(epsilon), epsilon)
     return m
 
