@@ -12,7 +12,7 @@ from torch_geometric.utils import to_dense_batch
 
 from reldrop3d.relevance._context import explaining, unwrap
 from reldrop3d.relevance.composite import PointLRPComposite, lrp_composite
-from reldrop3d.relevance.fast import fast_lrp, supports
+from reldrop3d.relevance.fast import fast_lrp, supports_fast
 from reldrop3d.relevance.targets import check_seed, output_relevance, resolve_target
 
 METHODS = ("lrp", "gradient", "input_x_gradient", "saliency_map", "feature_norm", "random")
@@ -47,7 +47,7 @@ def _input_gradients(model, data, target, method, composite, fast, create_graph,
         if (
             fast is not False
             and isinstance(composite, PointLRPComposite)
-            and supports(composite.rule_map)
+            and supports_fast(composite.rule_map)
         ):
             rules = fast_lrp(model, composite.rule_map)
         elif fast is True:

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor
-from zennit.core import RemovableHandleList
+from zennit.core import Hook, RemovableHandleList
 from zennit.rules import Epsilon, Flat, Pass, WSquare
 
 from reldrop3d.relevance.rulemaps import RuleMap
@@ -46,7 +46,8 @@ def stabilize(z: Tensor, epsilon: float) -> Tensor:
     """``z + epsilon * sign(z)`` with sign(0) = +1, as zennit's default stabiliser.
 
     Written as ``copysign(|z| + eps, z)`` (three passes instead of six); it
-    differs from zennit only at ``z = -0.0``.
+    differs from zennit only at ``z = -0.0``. A new tensor (``z`` is not
+    modified), differentiable any number of times in ``z``.
     """
     return z.abs().add_(epsilon).copysign_(z)
 
@@ -134,8 +135,9 @@ class _OverStabilized(torch.autograd.Function):
         return relevance / stabilize(z, ctx.epsilon), None
 
 
-def _stabilizer_epsilon(rule) -> float:
-    """The epsilon of a zennit rule built with a float stabiliser (the default)."""
+def rule_epsilon(rule: Hook) -> float:
+    """The epsilon of a rule built with a float stabiliser (zennit's default), or
+    ``NotImplementedError`` for any other stabiliser."""
     if isinstance(rule, PoolNorm):
         return rule.epsilon
     fn = rule.gradient_mapper
@@ -173,7 +175,7 @@ def _hook_for(rule):
         return hook
     if type(rule) not in (Epsilon, Flat, WSquare):
         return None
-    eps = _stabilizer_epsilon(rule)
+    eps = rule_epsilon(rule)
 
     def hook(module, inputs, output):
         x = inputs[0]
@@ -188,21 +190,35 @@ def _hook_for(rule):
     return hook
 
 
-def supports(rules: RuleMap) -> bool:
-    """Whether every rule of the map has a fast implementation."""
+#: The rules with a closed form here (with a float stabiliser, for those that have one).
+FAST_RULES = (Epsilon, Flat, WSquare, Pass, PoolNorm)
+
+
+def supports_fast(rules: RuleMap) -> bool:
+    """Whether every rule of the map has a closed form (:data:`FAST_RULES`, float
+    stabiliser): the fast path, and differentiable LRP for guidance, can run it."""
     return all(
-        type(r) in (Epsilon, Flat, WSquare, Pass, PoolNorm)
-        and (isinstance(r, Pass) or _has_float_eps(r))
+        type(r) in FAST_RULES and (isinstance(r, Pass) or _has_float_eps(r))
         for r in rules.rules.values()
     )
 
 
 def _has_float_eps(rule) -> bool:
     try:
-        _stabilizer_epsilon(rule)
+        rule_epsilon(rule)
     except NotImplementedError:
         return False
     return True
+
+
+def ruled_modules(model: torch.nn.Module, rules: RuleMap) -> dict[str, torch.nn.Module]:
+    """``{name: module}`` for every module the map has a rule for; ``KeyError`` for a
+    name the model lacks."""
+    modules = dict(model.named_modules())
+    missing = [name for name in rules.rules if name not in modules]
+    if missing:
+        raise KeyError(f"the rule map names modules the model does not have: {missing}")
+    return {name: modules[name] for name in rules.rules}
 
 
 @contextmanager
@@ -212,21 +228,19 @@ def fast_lrp(model: torch.nn.Module, rules: RuleMap) -> Iterator[torch.nn.Module
     Inside, the gradient of an output with respect to the input is its LRP
     relevance under ``rules``. Everything is reverted on exit, exceptions included.
     """
-    if not supports(rules):
+    if not supports_fast(rules):
         raise NotImplementedError("this rule map has rules without a fast implementation")
     handles = RemovableHandleList()
     try:
         for canonizer in rules.canonizers():
             handles += canonizer.apply(model)
-        modules = dict(model.named_modules())
-        for name, rule in rules.rules.items():
-            if name not in modules:
-                raise KeyError(f"the rule map names a module {name!r} that the model does not have")
+        for name, module in ruled_modules(model, rules).items():
+            rule = rules.rules[name]
             hook = _hook_for(rule)
             if hook is not None:
-                handles.append(modules[name].register_forward_hook(hook))
+                handles.append(module.register_forward_hook(hook))
             if isinstance(rule, PoolNorm):
-                handles.append(modules[name].register_forward_pre_hook(_norm_pre_hook))
+                handles.append(module.register_forward_pre_hook(_norm_pre_hook))
         yield model
     finally:
         handles.remove()

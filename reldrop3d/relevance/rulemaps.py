@@ -55,13 +55,15 @@ class RuleMap:
     merges: list[tuple[list[str], str]] = field(default_factory=list)
     folds: list[str] = field(default_factory=list)
 
-    def canonizers(self) -> list[Canonizer]:
-        """Folds first, then batch-norm merges (see :mod:`reldrop3d.relevance.canonizers`)."""
+    def canonizers(self, differentiable: bool = False) -> list[Canonizer]:
+        """Folds first, then batch-norm merges (see :mod:`reldrop3d.relevance.canonizers`);
+        ``differentiable=True`` keeps the folded and merged weights functions of the
+        parameters (for relevance that is differentiated again)."""
         out: list[Canonizer] = []
         if self.folds:
-            out.append(DifferenceFold(self.folds))
+            out.append(DifferenceFold(self.folds, differentiable))
         if self.merges:
-            out.append(MergeBatchNorm(self.merges))
+            out.append(MergeBatchNorm(self.merges, differentiable))
         return out
 
     def without(self, *names: str) -> RuleMap:
