@@ -188,6 +188,7 @@ def train(args) -> dict:
     result["test_clouds"] = len(test)
     result["wall_seconds"] = time.perf_counter() - start
     print(f"{args.model}: test accuracy {result['test_accuracy']:.3f} on {len(test)} clouds")
+    write_json(f"negative_logits_{args.model}", result)
     RUNS.mkdir(exist_ok=True)
     torch.save(
         {"model": args.model, "num_classes": num_classes, "state_dict": model.state_dict()},
