@@ -71,6 +71,7 @@ TRAIN_HELP = {
     "min_points": "points every cloud keeps",
     "max_ratio": "largest drop ratio of --augment random",
     "relevance": "lrp | gradient | input_x_gradient | saliency_map | feature_norm | random",
+    "relevance_seed": "LRP seed: logit (relevance sums to the true-class logit) | one (published)",
     "relevance_max_clouds": "explain at most this many clouds at a time (0: the whole batch; "
     "less memory, e.g. 8 for PointNet++ MSG on a CPU)",
     "reldrop_every": "recompute a sample's relevance every K epochs (cached in between)",

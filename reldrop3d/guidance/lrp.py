@@ -118,7 +118,7 @@ def lrp_relevance(
     target: None | str | int | Tensor = None,
     *,
     rules: RuleMap | None = None,
-    seed: str = "one",
+    seed: str = "logit",
     create_graph: bool = True,
 ) -> Tensor:
     r"""LRP relevance per point ``[num_points]``, differentiable in the parameters.
@@ -142,7 +142,7 @@ def lrp_relevance(
         batch: PyG ``Batch`` with ``pos [N, 3]`` (and ``x``, ``batch``, ``y``).
         target: as :func:`~reldrop3d.relevance.point_relevance` (``None``: ``batch.y``).
         rules: the rule map (default :func:`~reldrop3d.relevance.rule_map` of the model).
-        seed: the output relevance, ``"one"`` or ``"logit"``, as in
+        seed: the output relevance, ``"logit"`` (default) or ``"one"``, as in
             :func:`~reldrop3d.relevance.point_relevance` (``"logit"`` is
             differentiated through the logit too).
         create_graph: keep the graph for a second backward.

@@ -107,7 +107,7 @@ def point_relevance(
     *,
     composite=None,
     fast: bool | None = None,
-    seed: str = "one",
+    seed: str = "logit",
     alpha: float = 1.0,
     generator: torch.Generator | None = None,
     create_graph: bool = False,
@@ -121,7 +121,7 @@ def point_relevance(
     Methods:
         ``"lrp"``: layer-wise relevance propagation with the model's rule map
         (:func:`lrp_composite`) from the output relevance ``seed``: per cloud
-        it sums to the seeded output (1, or the target logit), up to what
+        it sums to the seeded output (the target logit, or 1), up to what
         biases and the stabiliser absorb.
         ``"gradient"``: :math:`\lVert \partial y_t / \partial p \rVert_2` (sensitivity).
         ``"input_x_gradient"``: :math:`\sum_c p_c\, \partial y_t / \partial p_c`.
@@ -147,14 +147,16 @@ def point_relevance(
         fast: ``None`` uses the fast LRP path when the rules allow it,
             ``False`` forces zennit's hooks (the reference), ``True`` requires the fast path.
         seed: the output relevance of ``"lrp"``
-            (:func:`~reldrop3d.relevance.targets.output_relevance`): ``"one"``
-            starts from 1 at the target class (as the published RelDrop), so
-            where the target logit is negative every point's relevance has the
-            opposite sign of its contribution; ``"logit"`` starts from the
-            logit, so relevance has the sign of the contribution (on a
-            bias-free ReLU network, with the epsilon rule everywhere, it equals
-            input x gradient). The gradient methods always differentiate the
-            logit itself and ignore ``seed``.
+            (:func:`~reldrop3d.relevance.output_relevance`): ``"logit"``
+            (default) starts from the target logit, so relevance has the sign
+            of each point's contribution (on a bias-free ReLU network, with the
+            epsilon rule everywhere, it equals input x gradient); ``"one"``
+            starts from 1 (as the published RelDrop), the same relevance
+            divided by the logit, so where the logit is negative every sign
+            flips and the points that least support the class rank first. The
+            two rank the points of a cloud with a positive logit alike. The
+            gradient methods always differentiate the logit itself and ignore
+            ``seed``.
         alpha: exponent of ``saliency_map``.
         generator: random source for ``"random"``.
         create_graph: keep the graph so the relevance can be differentiated

@@ -24,7 +24,7 @@ def point_relevance_dense(
     composite=None,
     mask: Tensor | None = None,
     channels_first: bool = False,
-    seed: str = "one",
+    seed: str = "logit",
     generator: torch.Generator | None = None,
 ) -> Tensor:
     r"""One relevance value per point for a dense model: ``[B, N, C] -> [B, N]``.
@@ -49,8 +49,8 @@ def point_relevance_dense(
             gradient, which is not conservative; fold them for exact LRP.
         mask: optional ``[B, N]`` bool of valid points; padding gets relevance 0.
         channels_first: ``points`` is ``[B, C, N]``.
-        seed: output relevance of ``"lrp"``, ``"one"`` or ``"logit"``, as in
-            :func:`~reldrop3d.relevance.point_relevance`.
+        seed: output relevance of ``"lrp"``, ``"logit"`` (default) or ``"one"``,
+            as in :func:`~reldrop3d.relevance.point_relevance`.
         generator: random source for ``"random"``.
 
     Returns:

@@ -49,7 +49,7 @@ def check_seed(seed: str) -> str:
     return seed
 
 
-def output_relevance(logits: Tensor, target: Tensor, seed: str = "one") -> Tensor:
+def output_relevance(logits: Tensor, target: Tensor, seed: str) -> Tensor:
     r"""The relevance LRP starts from, ``[num_graphs, num_classes]``: zero except at each
     cloud's target class ``t``, where it is
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reldrop3d.guidance.attribution import GUIDANCE_METHODS
 from reldrop3d.relevance.api import METHODS
+from reldrop3d.relevance.targets import SEEDS
 
 MODELS = ("pointnet", "pointnet2", "pointnet2-msg", "dgcnn")
 AUGMENTS = ("reldrop", "random", "none")
@@ -29,7 +30,11 @@ class TrainConfig:
     """Every setting of a run. Defaults follow the published setup (Adam 1e-3,
     weight decay 1e-4, batch 32, 1,024 points, step schedule x0.7 every 20
     epochs, batch-norm momentum 0.1 halved every 20 epochs down to 0.01,
-    random scale and shift, alpha = beta = 0.5).
+    random scale and shift, alpha = beta = 0.5), except the LRP seed:
+    ``relevance_seed = "logit"`` explains each cloud's true-class logit itself,
+    where the published code seeds it with 1 (``"one"``), which reverses the
+    ranking of every cloud whose true-class logit is negative (see
+    :func:`reldrop3d.relevance.point_relevance`).
 
     Explanation guidance (:mod:`reldrop3d.guidance`, off by default): the loss
     ``guidance`` (energy, rrr, cyborg) of the ``guidance_method`` attribution
@@ -49,6 +54,7 @@ class TrainConfig:
     min_points: int = 32
     max_ratio: float = 0.875
     relevance: str = "lrp"
+    relevance_seed: str = "logit"
     relevance_max_clouds: int = 0
     reldrop_every: int = 1
     epochs: int = 100
@@ -82,6 +88,7 @@ class TrainConfig:
             "fill": FILLS,
             "scheduler": SCHEDULERS,
             "relevance": METHODS,
+            "relevance_seed": SEEDS,
             "guidance": GUIDANCE,
         }
         for key, allowed in choices.items():
