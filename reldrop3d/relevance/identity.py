@@ -44,7 +44,7 @@ def without_biases(model: torch.nn.Module) -> torch.nn.Module:
 def lrp_identity_gap(
     model: torch.nn.Module,
     batch,
-    target=None,
+    target: None | str | int | torch.Tensor = None,
     *,
     fast: bool | None = None,
     epsilon: float = 1e-9,

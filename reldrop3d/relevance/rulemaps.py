@@ -71,7 +71,10 @@ class RuleMap:
         a gradient), e.g. ``without("mean_pool")`` for DGCNN's even split at the mean."""
         unknown = sorted(set(names) - set(self.rules))
         if unknown:
-            raise KeyError(f"names must be modules with a rule in this map, got {unknown}")
+            raise ValueError(
+                f"names must be modules with a rule in this map ({len(self.rules)} of them, "
+                f"e.g. {sorted(self.rules)[:3]}), got unknown {unknown}"
+            )
         rules = {k: v for k, v in self.rules.items() if k not in names}
         return RuleMap(rules=rules, merges=list(self.merges), folds=list(self.folds))
 
