@@ -21,6 +21,7 @@ from reldrop3d.names import (
     FILLS,
     GUIDANCE_LOSSES,
     GUIDANCE_METHODS,
+    LRP_SEEDS,
     MODELS,
     RELEVANCE_METHODS,
 )
@@ -143,6 +144,8 @@ TRAIN_HELP = {
     "min_points": "points every cloud keeps",
     "max_ratio": "largest drop ratio of --augment random",
     "relevance": " | ".join(RELEVANCE_METHODS),
+    "relevance_seed": "LRP seed: " + " | ".join(LRP_SEEDS) + " (logit: relevance sums to the "
+    "true-class logit; one: to 1, as published)",
     "relevance_max_clouds": "explain at most this many clouds at a time (0: the whole batch; "
     "less memory, e.g. 8 for PointNet++ MSG on a CPU)",
     "reldrop_every": "recompute a sample's relevance every K epochs (cached in between)",

@@ -14,6 +14,7 @@ RELEVANCE_METHODS = (
     "feature_norm",
     "random",
 )
+LRP_SEEDS = ("one", "logit")  # LRP's output relevance: 1 (published) or the logit
 GUIDANCE_METHODS = ("input_x_gradient", "gradient", "lrp")  # differentiable in the weights
 GUIDANCE_LOSSES = ("energy", "rrr", "cyborg")
 DROP_MODES = ("threshold", "topk", "sample")

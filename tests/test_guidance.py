@@ -219,7 +219,7 @@ FD_PARAMS = {
 }
 
 
-@pytest.mark.parametrize("method", ["input_x_gradient", "lrp"])
+@pytest.mark.parametrize("method", ["input_x_gradient", "lrp", "lrp-logit"])
 @pytest.mark.parametrize("model_name", ["pointnet", "dgcnn"])
 def test_guidance_gradient_matches_finite_differences(method, model_name):
     """d energy(A(theta)) / d theta along a random direction, autograd against central
@@ -233,10 +233,12 @@ def test_guidance_gradient_matches_finite_differences(method, model_name):
     rules = rule_map(model, epsilon=0.05)
 
     def attribution(create_graph: bool):
-        if method == "lrp":
+        if method.startswith("lrp"):
+            seed = "logit" if method == "lrp-logit" else "one"  # "logit": through the seed too
             if create_graph:
-                return lrp_relevance(model, batch, rules=rules)
-            return point_relevance(model, batch, method="lrp", composite=PointLRPComposite(rules))
+                return lrp_relevance(model, batch, rules=rules, seed=seed)
+            comp = PointLRPComposite(rules)
+            return point_relevance(model, batch, method="lrp", composite=comp, seed=seed)
         return point_relevance(model, batch, method=method, create_graph=create_graph)
 
     def loss(a):
@@ -258,6 +260,30 @@ def test_guidance_gradient_matches_finite_differences(method, model_name):
         numeric, analytic = (up - down) / (2 * h), float((g * d).sum())
         assert analytic != 0
         assert numeric == pytest.approx(analytic, rel=1e-4, abs=1e-8), name
+
+
+def test_lrp_relevance_follows_the_seed_and_refuses_rules_without_a_closed_form():
+    from zennit.rules import AlphaBeta, Pass
+
+    from reldrop3d.relevance import RuleMap
+
+    torch.manual_seed(0)
+    batch = clouds()
+    model = trained_statistics(build("dgcnn", 4, k=6, emb_dims=32), batch)
+    for seed in ("one", "logit"):
+        expected = point_relevance(model, batch, seed=seed)
+        got = lrp_relevance(model, batch, seed=seed, create_graph=False)
+        torch.testing.assert_close(
+            got, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max())
+        )
+    rules = rule_map(model)
+    rules.rules["head.lins.0"] = AlphaBeta()
+    with pytest.raises(NotImplementedError, match="closed forms.*AlphaBeta"):
+        lrp_relevance(model, batch, rules=rules)
+    with pytest.raises(KeyError, match="names modules the model does not have: \\['nope'\\]"):
+        lrp_relevance(model, batch, rules=RuleMap(rules={"nope": Pass()}))
+    with pytest.raises(ValueError, match="seed must be one of"):
+        lrp_relevance(model, batch, seed="two")
 
 
 def test_as_built_lrp_is_not_differentiable_in_the_parameters():

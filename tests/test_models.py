@@ -111,3 +111,21 @@ def test_build_rejects_unknown_names_and_bad_arguments():
 def test_msg_and_ssg_differ_in_structure():
     assert len(models.build("pointnet2", 10).levels[0].convs) == 1
     assert len(models.build("pointnet2-msg", 10).levels[0].convs) == 3
+
+
+def test_dgcnn_mean_pool_module_keeps_outputs_and_checkpoints():
+    """The mean pool is a module (so LRP can give it a rule) without state: the state
+    dict has the same keys as before, and the logits are those of the plain functions."""
+    from reldrop3d.models.pool import GlobalMeanPool, global_max_pool, global_mean_pool
+
+    torch.manual_seed(0)
+    m = models.build("dgcnn", 4, k=8, emb_dims=64).eval()
+    assert isinstance(m.mean_pool, GlobalMeanPool)
+    assert not any(k.startswith("mean_pool") for k in m.state_dict())
+    b = uneven_batch((20, 35, 12))
+    with torch.no_grad():
+        h, _, batch, n = m.forward_features(b)
+        g = torch.cat([global_max_pool(h, batch, n), global_mean_pool(h, batch, n)], dim=-1)
+        assert torch.equal(m(b), m.head(g))
+    again = models.build("dgcnn", 4, k=8, emb_dims=64)
+    again.load_state_dict(m.state_dict(), strict=True)

@@ -9,15 +9,19 @@ from zennit.composites import EpsilonPlusFlat
 from zennit.core import Hook
 
 from reldrop3d import models
+from reldrop3d.models import GlobalMeanPool
 from reldrop3d.relevance import (
     METHODS,
     DifferenceFold,
     PointLRPComposite,
+    PoolNorm,
     RuleMap,
     lrp_composite,
     point_relevance,
+    register_rule_map,
     rule_map,
 )
+from reldrop3d.relevance.rulemaps import RULE_MAPS
 from tests._clouds import uneven_batch
 
 NAMES = ["pointnet", "pointnet2", "pointnet2-msg", "dgcnn"]
@@ -103,12 +107,38 @@ def test_every_linear_layer_runs_with_a_rule(name):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("first_rule", ["flat", "epsilon", "wsquare"])
 @pytest.mark.parametrize("fast", [True, False])
-def test_relevance_is_conserved_per_cloud(name, first_rule, fast):
+@pytest.mark.parametrize("seed", ["one", "logit"])
+def test_relevance_is_conserved_per_cloud(name, first_rule, fast, seed):
+    """Each cloud's relevance sums to the seeded output: 1, or the explained logit."""
     m = bias_free(small(name))
     comp = lrp_composite(m, first_rule=first_rule, epsilon=1e-9)
-    r = point_relevance(m, BATCH, target="pred", composite=comp, fast=fast)
+    r = point_relevance(m, BATCH, target="pred", composite=comp, fast=fast, seed=seed)
     assert r.shape == (BATCH.num_nodes,)
-    torch.testing.assert_close(per_cloud(r, BATCH), torch.ones(3), rtol=0, atol=1e-4)
+    with torch.no_grad():
+        seeded = m(BATCH).max(-1).values if seed == "logit" else torch.ones(3)
+    tol = 1e-4 * float(seeded.abs().max())
+    torch.testing.assert_close(per_cloud(r, BATCH), seeded, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_logit_seed_scales_each_cloud_by_its_logit_and_keeps_the_sign(fast):
+    m = realistic(small("dgcnn"))
+    target = torch.tensor([0, 2, 3])
+    with torch.no_grad():
+        logit = m(BATCH)[torch.arange(3), target]
+    assert (logit < 0).any() and (logit > 0).any()  # both signs, so the test can fail
+    one = point_relevance(m, BATCH, target=target, fast=fast, seed="one")
+    by_logit = point_relevance(m, BATCH, target=target, fast=fast, seed="logit")
+    expected = one * logit[BATCH.batch]
+    torch.testing.assert_close(
+        by_logit, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max())
+    )
+    # the gradient methods differentiate the logit itself whatever the seed
+    for method in ("input_x_gradient", "gradient"):
+        a = point_relevance(m, BATCH, target=target, method=method, seed="logit")
+        torch.testing.assert_close(a, point_relevance(m, BATCH, target=target, method=method))
+    with pytest.raises(ValueError, match=r"seed must be one of \('one', 'logit'\), got 1"):
+        point_relevance(m, BATCH, seed=1)
 
 
 def test_without_the_difference_fold_conservation_breaks():
@@ -299,3 +329,37 @@ def test_relevance_colours_diverge_around_white_and_clip_outliers():
     assert relevance_colours(torch.zeros(5)).min() > 0.99  # constant cloud: all white
     with pytest.raises(ValueError, match="clip must be in"):
         relevance_colours(r, clip=0.0)
+
+
+class MeanOfPoints(torch.nn.Module):
+    """Logits = the mean position of each cloud (3 classes): the mean pool alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = GlobalMeanPool()
+
+    def forward(self, data):
+        return self.pool(data.pos, data.batch, data.num_graphs)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_pool_norm_gives_each_point_its_share_of_the_mean(fast):
+    """R_p = x_p,t / (n_b (z_b,t + eps sign z_b,t)) for a seed of 1 at class t."""
+    eps = 1e-3
+    register_rule_map(MeanOfPoints, lambda model, first, e: RuleMap(rules={"pool": PoolNorm(e)}))
+    try:
+        m = MeanOfPoints()
+        target = torch.tensor([0, 1, 2])
+        comp = PointLRPComposite(rule_map(m, epsilon=eps))
+        r = point_relevance(m, BATCH, target=target, composite=comp, fast=fast, seed="one")
+    finally:
+        RULE_MAPS.pop(MeanOfPoints)
+    t = target[BATCH.batch]
+    n = torch.bincount(BATCH.batch).float()[BATCH.batch]
+    z = m(BATCH)[BATCH.batch, t]
+    expected = BATCH.pos[torch.arange(BATCH.num_nodes), t] / (n * (z + eps * torch.sign(z)))
+    torch.testing.assert_close(r, expected)
+    assert r.std() > 0.1 * r.abs().mean()  # not an even split
+    with pytest.raises(ValueError, match="epsilon must be a number >= 0, got -1"):
+        PoolNorm(-1)
+    assert repr(PoolNorm(1e-6)) == "PoolNorm(epsilon=1e-06)"

@@ -45,9 +45,21 @@ def model(bias=True):
 
 def test_shapes_and_conservation_on_a_bias_free_dense_model():
     pts = torch.rand(4, 3, 50) * 2 - 1
-    r = point_relevance_dense(model(bias=False), pts, target="pred", channels_first=True)
+    r = point_relevance_dense(model(bias=False), pts, "pred", channels_first=True, seed="one")
     assert r.shape == (4, 50)
     torch.testing.assert_close(r.sum(1), torch.ones(4), rtol=0, atol=1e-4)
+
+
+def test_logit_seed_conserves_the_logit_and_keeps_its_sign():
+    pts = torch.rand(4, 3, 50) * 2 - 1
+    m, target = model(bias=False), torch.tensor([0, 1, 2, 3])
+    r = point_relevance_dense(m, pts, target=target, channels_first=True, seed="logit")
+    one = point_relevance_dense(m, pts, target=target, channels_first=True, seed="one")
+    with torch.no_grad():
+        logit = m(pts)[torch.arange(4), target]
+    assert (logit < 0).any() and (logit > 0).any()  # both signs, so the test can fail
+    torch.testing.assert_close(r.sum(1), logit, rtol=0, atol=1e-4 * float(logit.abs().max()))
+    torch.testing.assert_close(r, one * logit[:, None], rtol=1e-4, atol=1e-6)
 
 
 def test_channels_last_and_mask():
@@ -95,6 +107,8 @@ def test_bad_input():
         point_relevance_dense(model(), torch.rand(3, 4), "pred")
     with pytest.raises(ValueError, match="method must be one of"):
         point_relevance_dense(model(), torch.rand(1, 3, 4), "pred", method="lime")
+    with pytest.raises(ValueError, match=r"seed must be one of \('one', 'logit'\), got 'two'"):
+        point_relevance_dense(model(), torch.rand(1, 3, 4), "pred", seed="two")
 
 
 def test_target_has_no_default():

@@ -191,6 +191,23 @@ def test_relevance_in_chunks_trains_like_the_whole_batch(tmp_path, shapes, monke
         torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("seed", ["one", "logit"])
+def test_the_relevance_seed_reaches_the_explanation(tmp_path, shapes, monkeypatch, seed):
+    import reldrop3d.train.trainer as trainer_module
+
+    seen = []
+    real = trainer_module.point_relevance
+
+    def spy(model, batch, **kw):
+        seen.append(kw.get("seed"))
+        return real(model, batch, **kw)
+
+    monkeypatch.setattr(trainer_module, "point_relevance", spy)
+    run(config(tmp_path, epochs=1, relevance_seed=seed), shapes).fit()
+    assert seen and set(seen) == {seed}
+    assert TrainConfig().relevance_seed == "logit"
+
+
 def test_stop_mid_epoch_then_resume_matches(tmp_path, shapes, monkeypatch):
     cfg_a = config(tmp_path / "a", epochs=2, reldrop_every=2)
     run(cfg_a, shapes).fit()
@@ -316,6 +333,7 @@ def test_resume_refuses_another_model(tmp_path, shapes):
         ({"scale": [1.2, 0.8]}, "scale must be"),
         ({"data": "imagenet"}, "data must be synthetic"),
         ({"relevance": "shap"}, "relevance must be one of"),
+        ({"relevance_seed": "two"}, "relevance_seed must be one of one, logit; got 'two'"),
         ({"relevance_max_clouds": -1}, "relevance_max_clouds must be a non-negative integer"),
     ],
 )

@@ -50,8 +50,7 @@ import torch
 from torch import Tensor
 
 from reldrop3d.guidance.lrp import lrp_relevance
-from reldrop3d.relevance._context import unwrap
-from reldrop3d.relevance.targets import resolve_target
+from reldrop3d.relevance import output_relevance, resolve_target, unwrap
 
 __all__ = [
     "GUIDANCE_METHODS",
@@ -117,7 +116,7 @@ def gradient_attribution(
         raise ValueError(f"method must be 'input_x_gradient' or 'gradient' here, got {method!r}")
     if not isinstance(pos, Tensor) or not pos.requires_grad:
         raise ValueError("pos must be the tensor the logits were computed from, requiring grad")
-    seed = torch.nn.functional.one_hot(target, logits.size(-1)).to(logits.dtype)
+    seed = output_relevance(logits, target, "one")
     if weight is not None:
         seed = seed * weight.to(logits.dtype).unsqueeze(1)
     inputs = [pos] if x is None else [pos, x]

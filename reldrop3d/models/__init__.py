@@ -14,6 +14,7 @@ from reldrop3d.models.batchnorm import recalibrate_batchnorm
 from reldrop3d.models.dgcnn import DGCNN
 from reldrop3d.models.pointnet import PointNet
 from reldrop3d.models.pointnet2 import PointNet2, SetAbstraction
+from reldrop3d.models.pool import GlobalMeanPool
 
 MODELS = {
     "pointnet": lambda num_classes, **kw: PointNet(num_classes, **kw),
@@ -36,6 +37,7 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
 
 __all__ = [
     "DGCNN",
+    "GlobalMeanPool",
     "MODELS",
     "PointNet",
     "PointNet2",

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.nn import MLP, EdgeConv
 
 from reldrop3d.models._input import check_in_channels, check_num_classes, cloud_inputs
-from reldrop3d.models.pool import SortedMaxAggregation, global_max_pool, global_mean_pool
+from reldrop3d.models.pool import GlobalMeanPool, SortedMaxAggregation, global_max_pool
 from reldrop3d.ops import knn_graph
 
 _LEAKY = {"act": "leaky_relu", "act_kwargs": {"negative_slope": 0.2}}
@@ -67,6 +67,7 @@ class DGCNN(torch.nn.Module):
             bias=[False, True, True],
             **_LEAKY,
         )
+        self.mean_pool = GlobalMeanPool()  # a module, so LRP can give it its rule
 
     def reset_parameters(self) -> None:
         for module in (*self.convs, self.embed, self.head):
@@ -87,7 +88,7 @@ class DGCNN(torch.nn.Module):
     def forward(self, data) -> Tensor:
         h, _, batch, num_graphs = self.forward_features(data)
         g = torch.cat(
-            [global_max_pool(h, batch, num_graphs), global_mean_pool(h, batch, num_graphs)], dim=-1
+            [global_max_pool(h, batch, num_graphs), self.mean_pool(h, batch, num_graphs)], dim=-1
         )
         return self.head(g)
 

@@ -40,6 +40,27 @@ def global_mean_pool(x: Tensor, batch: Tensor, size: int) -> Tensor:
     return x.new_zeros(size, x.size(1)).index_add(0, batch, x) / count.unsqueeze(1)
 
 
+class GlobalMeanPool(torch.nn.Module):
+    r"""Mean of each cloud's features, as a module: :func:`global_mean_pool`.
+
+    .. math::
+        \mathrm{out}_b = \frac{1}{n_b} \sum_{p \in b} x_p
+
+    A module rather than a function so that LRP can name it: a mean is a
+    linear layer with weights :math:`1 / n_b`, and its LRP rule gives each point
+    its share :math:`x_p / (n_b\, \mathrm{out}_b)` of the cloud's relevance per channel
+    (:class:`reldrop3d.relevance.PoolNorm`), not an even split. It has no
+    parameters or buffers, so a model's state dict does not change with it.
+
+    Shapes:
+        ``x [N, F]``, sorted ``batch [N]``, ``size`` (int, number of clouds) ->
+        ``[size, F]``.
+    """
+
+    def forward(self, x: Tensor, batch: Tensor, size: int) -> Tensor:
+        return global_mean_pool(x, batch, size)
+
+
 class SortedMaxAggregation(Aggregation):
     """Max aggregation for message passing whose edges are sorted by target node.
 

@@ -12,8 +12,8 @@ from torch_geometric.utils import to_dense_batch
 
 from reldrop3d.relevance._context import explaining, unwrap
 from reldrop3d.relevance.composite import PointLRPComposite, lrp_composite
-from reldrop3d.relevance.fast import fast_lrp, supports
-from reldrop3d.relevance.targets import resolve_target, seed
+from reldrop3d.relevance.fast import fast_lrp, supports_fast
+from reldrop3d.relevance.targets import check_seed, output_relevance, resolve_target
 
 METHODS = ("lrp", "gradient", "input_x_gradient", "saliency_map", "feature_norm", "random")
 
@@ -33,7 +33,7 @@ def _uses_features(model: torch.nn.Module, data) -> bool:
     return getattr(model, "in_channels", 0) > 0 and isinstance(getattr(data, "x", None), Tensor)
 
 
-def _input_gradients(model, data, target, method, composite, fast, create_graph):
+def _input_gradients(model, data, target, method, composite, fast, create_graph, seed):
     """One forward, one input-only backward: ``(grad_pos, grad_x or None, pos, x or None, t)``."""
     inp = copy.copy(data)
     inp.pos = data.pos.detach().requires_grad_(True)
@@ -47,7 +47,7 @@ def _input_gradients(model, data, target, method, composite, fast, create_graph)
         if (
             fast is not False
             and isinstance(composite, PointLRPComposite)
-            and supports(composite.rule_map)
+            and supports_fast(composite.rule_map)
         ):
             rules = fast_lrp(model, composite.rule_map)
         elif fast is True:
@@ -65,7 +65,7 @@ def _input_gradients(model, data, target, method, composite, fast, create_graph)
             out = torch.nn.functional.cross_entropy(logits, t, reduction="sum")
             grad_out = None
         else:
-            out, grad_out = logits, seed(logits, t)
+            out, grad_out = logits, output_relevance(logits, t, seed if method == "lrp" else "one")
         grads = torch.autograd.grad(out, inputs, grad_out, create_graph=create_graph)
     g_x = grads[1] if len(grads) > 1 else None
     return grads[0], g_x, inputs[0], (inputs[1] if len(inputs) > 1 else None)
@@ -107,6 +107,7 @@ def point_relevance(
     *,
     composite=None,
     fast: bool | None = None,
+    seed: str = "logit",
     alpha: float = 1.0,
     generator: torch.Generator | None = None,
     create_graph: bool = False,
@@ -119,8 +120,9 @@ def point_relevance(
 
     Methods:
         ``"lrp"``: layer-wise relevance propagation with the model's rule map
-        (:func:`lrp_composite`): per cloud it sums to the seeded output, 1 for
-        the target class, up to what biases and the stabiliser absorb.
+        (:func:`lrp_composite`) from the output relevance ``seed``: per cloud
+        it sums to the seeded output (the target logit, or 1), up to what
+        biases and the stabiliser absorb.
         ``"gradient"``: :math:`\lVert \partial y_t / \partial p \rVert_2` (sensitivity).
         ``"input_x_gradient"``: :math:`\sum_c p_c\, \partial y_t / \partial p_c`.
         ``"saliency_map"`` (Zheng et al., ICCV 2019): with ``c`` the cloud's
@@ -144,6 +146,17 @@ def point_relevance(
             :class:`PointLRPComposite` runs on the fast path.
         fast: ``None`` uses the fast LRP path when the rules allow it,
             ``False`` forces zennit's hooks (the reference), ``True`` requires the fast path.
+        seed: the output relevance of ``"lrp"``
+            (:func:`~reldrop3d.relevance.output_relevance`): ``"logit"``
+            (default) starts from the target logit, so relevance has the sign
+            of each point's contribution (on a bias-free ReLU network, with the
+            epsilon rule everywhere, it equals input x gradient); ``"one"``
+            starts from 1 (as the published RelDrop), the same relevance
+            divided by the logit, so where the logit is negative every sign
+            flips and the points that least support the class rank first. The
+            two rank the points of a cloud with a positive logit alike. The
+            gradient methods always differentiate the logit itself and ignore
+            ``seed``.
         alpha: exponent of ``saliency_map``.
         generator: random source for ``"random"``.
         create_graph: keep the graph so the relevance can be differentiated
@@ -161,6 +174,7 @@ def point_relevance(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_seed(seed)
     if max_clouds is not None:
         if isinstance(max_clouds, bool) or not isinstance(max_clouds, int) or max_clouds < 1:
             raise ValueError(f"max_clouds must be a positive int or None, got {max_clouds!r}")
@@ -183,6 +197,7 @@ def point_relevance(
                         method,
                         composite=composite,
                         fast=fast,
+                        seed=seed,
                         alpha=alpha,
                         generator=generator,
                         create_graph=create_graph,
@@ -202,7 +217,7 @@ def point_relevance(
             return _feature_norm(model, batch)
         with _grad_enabled(batch) as data:
             g_pos, g_x, pos, x = _input_gradients(
-                model, data, target, method, composite, fast, create_graph
+                model, data, target, method, composite, fast, create_graph, seed
             )
             if method == "lrp":
                 r = g_pos.sum(-1) if g_x is None else g_pos.sum(-1) + g_x.sum(-1)

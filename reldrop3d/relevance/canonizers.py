@@ -89,18 +89,16 @@ class DifferenceFold(Canonizer):
     Args:
         names: restrict the fold to the convolutions with these module names;
             ``None`` folds every such convolution in the model.
-
-    ``differentiable`` (a class attribute): ``False`` puts frozen copies of
-    the folded weights in place; the subclass with ``True``
-    (:class:`~reldrop3d.guidance.lrp.GradDifferenceFold`) keeps them functions
-    of the parameters, for relevance that is differentiated again.
+        differentiable: ``False`` puts frozen copies of the folded weights in
+            place; ``True`` keeps them functions of the parameters, for
+            relevance that is differentiated again (explanation guidance,
+            :func:`~reldrop3d.guidance.lrp_relevance`).
     """
 
-    differentiable = False
-
-    def __init__(self, names: list[str] | None = None):
+    def __init__(self, names: list[str] | None = None, differentiable: bool = False):
         super().__init__()
         self.names = None if names is None else list(names)
+        self.differentiable = bool(differentiable)
         self.conv = None
         self.slot = None
         self.original = None
@@ -148,7 +146,7 @@ class DifferenceFold(Canonizer):
         del self.conv.message
 
     def copy(self) -> DifferenceFold:
-        return self.__class__(self.names)
+        return self.__class__(self.names, self.differentiable)
 
 
 class MergeBatchNorm(Canonizer):
@@ -161,16 +159,14 @@ class MergeBatchNorm(Canonizer):
 
     Args:
         name_map: pairs ``(linear_names, norm_name)``, as zennit's ``NamedMergeBatchNorm``.
-
-    ``differentiable``: as for :class:`DifferenceFold` (the running statistics
-    are constants either way).
+        differentiable: as for :class:`DifferenceFold`; :math:`W, b, \gamma, \beta`
+            carry gradients, the running statistics are constants either way.
     """
 
-    differentiable = False
-
-    def __init__(self, name_map: list[tuple[list[str], str]]):
+    def __init__(self, name_map: list[tuple[list[str], str]], differentiable: bool = False):
         super().__init__()
         self.name_map = name_map
+        self.differentiable = bool(differentiable)
         self.saved = None
         self.slot = None
 
@@ -211,4 +207,4 @@ class MergeBatchNorm(Canonizer):
             lin._parameters["bias"] = b
 
     def copy(self) -> MergeBatchNorm:
-        return self.__class__(self.name_map)
+        return self.__class__(self.name_map, self.differentiable)

@@ -10,7 +10,7 @@ from zennit.canonizers import SequentialMergeBatchNorm
 from zennit.composites import EpsilonPlusFlat
 
 from reldrop3d.relevance._context import explaining, unwrap
-from reldrop3d.relevance.targets import seed
+from reldrop3d.relevance.targets import check_seed, output_relevance
 
 DENSE_METHODS = ("lrp", "gradient", "input_x_gradient", "random")
 
@@ -24,6 +24,7 @@ def point_relevance_dense(
     composite=None,
     mask: Tensor | None = None,
     channels_first: bool = False,
+    seed: str = "logit",
     generator: torch.Generator | None = None,
 ) -> Tensor:
     r"""One relevance value per point for a dense model: ``[B, N, C] -> [B, N]``.
@@ -51,6 +52,8 @@ def point_relevance_dense(
             gradient, which is not conservative; fold them for exact LRP.
         mask: optional ``[B, N]`` bool of valid points; padding gets relevance 0.
         channels_first: ``points`` is ``[B, C, N]``.
+        seed: output relevance of ``"lrp"``, ``"logit"`` (default) or ``"one"``,
+            as in :func:`~reldrop3d.relevance.point_relevance`.
         generator: random source for ``"random"``.
 
     Returns:
@@ -59,6 +62,7 @@ def point_relevance_dense(
     """
     if method not in DENSE_METHODS:
         raise ValueError(f"method must be one of {DENSE_METHODS}, got {method!r}")
+    check_seed(seed)
     if not isinstance(points, Tensor) or points.dim() != 3:
         got = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
         raise ValueError(f"points must be a [B, N, C] tensor, got {got}")
@@ -88,7 +92,8 @@ def point_relevance_dense(
                 t = target.view(-1).to(logits.device)
             else:
                 raise TypeError(f"target must be 'pred', an int or a LongTensor, got {target!r}")
-            (g,) = torch.autograd.grad(logits, x, seed(logits, t))
+            start = output_relevance(logits, t, seed if method == "lrp" else "one")
+            (g,) = torch.autograd.grad(logits, x, start)
     cdim = 1 if channels_first else 2
     if method == "lrp":
         r = g.sum(cdim)

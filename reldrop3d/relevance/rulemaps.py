@@ -13,10 +13,19 @@ gets the flat rule (as the published RelDrop does) or w-square; every other
 linear layer gets epsilon; activations pass relevance through (``Pass``);
 batch norms are merged into the preceding linear layer; dropout is the
 identity in eval mode. Relevance at a max aggregation goes to the arg-max
-(winner takes all) and at a mean pool is split evenly, both conservative.
+(winner takes all, the gradient of a max). A mean pool is a linear layer
+with weights :math:`1/n`: it needs a rule of its own, :class:`PoolNorm`
+(:math:`R_p = x_p R_b / (n_b z_b)`, each point its share of the mean; zennit's
+``Norm``), so it must be a named module (:class:`~reldrop3d.models.pool.GlobalMeanPool`).
+Left without a rule, a mean pool passes the gradient, an even split
+:math:`R_b / n_b` that conserves relevance but is not LRP: every point gets
+the same share per channel whatever it contributed.
 
 To support a model of your own, register a function
-``(model, first_rule, epsilon) -> RuleMap`` with :func:`register_rule_map`.
+``(model, first_rule, epsilon) -> RuleMap`` with :func:`register_rule_map`,
+and check it with :func:`~reldrop3d.relevance.lrp_identity_gap` (LRP-epsilon
+against input x gradient on the bias-free model), which finds a layer that
+mixes points without the right rule where conservation tests cannot.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from zennit.rules import Epsilon, Flat, Pass, WSquare
 
 from reldrop3d.models import DGCNN, PointNet, PointNet2
 from reldrop3d.relevance.canonizers import DifferenceFold, MergeBatchNorm
+from reldrop3d.relevance.rules import PoolNorm
 
 FIRST_RULES = {"flat": Flat, "wsquare": WSquare, "epsilon": None}
 
@@ -45,14 +55,28 @@ class RuleMap:
     merges: list[tuple[list[str], str]] = field(default_factory=list)
     folds: list[str] = field(default_factory=list)
 
-    def canonizers(self) -> list[Canonizer]:
-        """Folds first, then batch-norm merges (see :mod:`reldrop3d.relevance.canonizers`)."""
+    def canonizers(self, differentiable: bool = False) -> list[Canonizer]:
+        """Folds first, then batch-norm merges (see :mod:`reldrop3d.relevance.canonizers`);
+        ``differentiable=True`` keeps the folded and merged weights functions of the
+        parameters (for relevance that is differentiated again)."""
         out: list[Canonizer] = []
         if self.folds:
-            out.append(DifferenceFold(self.folds))
+            out.append(DifferenceFold(self.folds, differentiable))
         if self.merges:
-            out.append(MergeBatchNorm(self.merges))
+            out.append(MergeBatchNorm(self.merges, differentiable))
         return out
+
+    def without(self, *names: str) -> RuleMap:
+        """A copy without the rules of the modules ``names`` (relevance passes them as
+        a gradient), e.g. ``without("mean_pool")`` for DGCNN's even split at the mean."""
+        unknown = sorted(set(names) - set(self.rules))
+        if unknown:
+            raise ValueError(
+                f"names must be modules with a rule in this map ({len(self.rules)} of them, "
+                f"e.g. {sorted(self.rules)[:3]}), got unknown {unknown}"
+            )
+        rules = {k: v for k, v in self.rules.items() if k not in names}
+        return RuleMap(rules=rules, merges=list(self.merges), folds=list(self.folds))
 
     def add_mlp(self, prefix: str, mlp: MLP, first: Hook, epsilon: float) -> None:
         """Rules for a PyG ``MLP`` at ``prefix``: ``first`` on its first linear layer,
@@ -68,7 +92,9 @@ class RuleMap:
                 self.merges.append(([f"{prefix}.lins.{i}"], f"{prefix}.norms.{i}"))
 
 
-def _first(first_rule: str, epsilon: float) -> Hook:
+def first_layer_rule(first_rule: str, epsilon: float) -> Hook:
+    """The rule named by ``first_rule`` (``"flat"``, ``"wsquare"`` or ``"epsilon"``) for
+    the layers that see raw coordinates; for rule maps of your own."""
     if first_rule not in FIRST_RULES:
         raise ValueError(f"first_rule must be one of {sorted(FIRST_RULES)}, got {first_rule!r}")
     rule = FIRST_RULES[first_rule]
@@ -83,13 +109,17 @@ def pointnet_map(model: PointNet, first_rule: str, epsilon: float) -> RuleMap:
     a gradient: conservation is then approximate.
     """
     m = RuleMap()
-    m.add_mlp("local1", model.local1, _first(first_rule, epsilon), epsilon)
+    m.add_mlp("local1", model.local1, first_layer_rule(first_rule, epsilon), epsilon)
     m.add_mlp("local2", model.local2, Epsilon(epsilon), epsilon)
     m.add_mlp("head", model.head, Epsilon(epsilon), epsilon)
     for name in ("input_transform", "feature_transform"):
         tnet = getattr(model, name)
         if tnet is not None:
-            first = _first(first_rule, epsilon) if name == "input_transform" else Epsilon(epsilon)
+            first = (
+                first_layer_rule(first_rule, epsilon)
+                if name == "input_transform"
+                else Epsilon(epsilon)
+            )
             m.add_mlp(f"{name}.local", tnet.local, first, epsilon)
             m.add_mlp(f"{name}.head", tnet.head, Epsilon(epsilon), epsilon)
     return m
@@ -102,7 +132,7 @@ def pointnet2_map(model: PointNet2, first_rule: str, epsilon: float) -> RuleMap:
     for li, level in enumerate(model.levels):
         for ci, conv in enumerate(level.convs):
             name = f"levels.{li}.convs.{ci}"
-            first = _first(first_rule, epsilon) if li == 0 else Epsilon(epsilon)
+            first = first_layer_rule(first_rule, epsilon) if li == 0 else Epsilon(epsilon)
             m.add_mlp(f"{name}.local_nn", conv.local_nn, first, epsilon)
             m.folds.append(name)
     m.add_mlp("global_mlp", model.global_mlp, Epsilon(epsilon), epsilon)
@@ -111,13 +141,15 @@ def pointnet2_map(model: PointNet2, first_rule: str, epsilon: float) -> RuleMap:
 
 
 def dgcnn_map(model: DGCNN, first_rule: str, epsilon: float) -> RuleMap:
-    """DGCNN: the first EdgeConv sees coordinates; every EdgeConv has ``x_j - x_i`` folded."""
+    """DGCNN: the first EdgeConv sees coordinates; every EdgeConv has ``x_j - x_i`` folded;
+    the mean half of the global feature ``[max, mean]`` has the norm rule."""
     m = RuleMap()
     for i, conv in enumerate(model.convs):
-        first = _first(first_rule, epsilon) if i == 0 else Epsilon(epsilon)
+        first = first_layer_rule(first_rule, epsilon) if i == 0 else Epsilon(epsilon)
         m.add_mlp(f"convs.{i}.nn", conv.nn, first, epsilon)
         m.folds.append(f"convs.{i}")
     m.add_mlp("embed", model.embed, Epsilon(epsilon), epsilon)
+    m.rules["mean_pool"] = PoolNorm(epsilon)
     m.add_mlp("head", model.head, Epsilon(epsilon), epsilon)
     return m
 

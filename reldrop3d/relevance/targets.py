@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from reldrop3d.names import LRP_SEEDS as SEEDS
+
 
 def resolve_target(target, data, logits: Tensor) -> Tensor:
     """``LongTensor [num_graphs]`` of the class to explain for each cloud.
@@ -45,7 +47,39 @@ def resolve_target(target, data, logits: Tensor) -> Tensor:
     return t.to(logits.device)
 
 
-def seed(logits: Tensor, target: Tensor) -> Tensor:
-    """One-hot output relevance ``[num_graphs, num_classes]``: 1 at each cloud's target
-    class (zennit's convention), so each cloud's relevance sums to about 1."""
-    return torch.nn.functional.one_hot(target, logits.size(-1)).to(logits.dtype)
+#: How the explained output is seeded: see :func:`output_relevance`.
+
+
+def check_seed(seed: str) -> str:
+    """``seed`` if it is one of :data:`SEEDS`, else a ``ValueError`` naming it."""
+    if not isinstance(seed, str) or seed not in SEEDS:
+        raise ValueError(f"seed must be one of {SEEDS}, got {seed!r}")
+    return seed
+
+
+def output_relevance(logits: Tensor, target: Tensor, seed: str) -> Tensor:
+    r"""The relevance LRP starts from, ``[num_graphs, num_classes]``: zero except at each
+    cloud's target class ``t``, where it is
+
+    - ``seed="one"``: 1 (zennit's convention, and the published RelDrop's), so
+      each cloud's relevance sums to about 1 whatever the logit;
+    - ``seed="logit"``: the logit :math:`y_t` itself, so each cloud's relevance
+      sums to about :math:`y_t`, and each point's relevance has the sign of its
+      contribution to :math:`y_t`.
+
+    LRP's rules are linear in the seed, so the two differ per cloud by the
+    factor :math:`y_t`: the same relevance up to scale where :math:`y_t > 0`, its
+    negation where :math:`y_t < 0` (``"one"`` then ranks the points that
+    *least* support the class first). With ``"logit"`` the seed keeps its graph
+    to the logits, so relevance that is differentiated again (explanation
+    guidance) differentiates the seed too.
+
+    Args:
+        logits: ``[num_graphs, num_classes]``.
+        target: ``LongTensor [num_graphs]``, the explained class of each cloud.
+        seed: ``"one"`` or ``"logit"`` (:data:`SEEDS`).
+    """
+    onehot = torch.nn.functional.one_hot(target, logits.size(-1)).to(logits.dtype)
+    if check_seed(seed) == "one":
+        return onehot
+    return onehot * logits

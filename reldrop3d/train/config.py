@@ -14,6 +14,7 @@ from reldrop3d.names import (
     FILLS,
     GUIDANCE_LOSSES,
     GUIDANCE_METHODS,
+    LRP_SEEDS,
     MODELS,
     RELEVANCE_METHODS,
 )
@@ -37,7 +38,11 @@ class TrainConfig:
     """Every setting of a run. Defaults follow the published setup (Adam 1e-3,
     weight decay 1e-4, batch 32, 1,024 points, step schedule x0.7 every 20
     epochs, batch-norm momentum 0.1 halved every 20 epochs down to 0.01,
-    random scale and shift, alpha = beta = 0.5).
+    random scale and shift, alpha = beta = 0.5), except the LRP seed:
+    ``relevance_seed = "logit"`` explains each cloud's true-class logit itself,
+    where the published code seeds it with 1 (``"one"``), which reverses the
+    ranking of every cloud whose true-class logit is negative (see
+    :func:`reldrop3d.relevance.point_relevance`).
 
     Explanation guidance (:mod:`reldrop3d.guidance`, off by default): the loss
     ``guidance`` (energy, rrr, cyborg) of the ``guidance_method`` attribution
@@ -57,6 +62,7 @@ class TrainConfig:
     min_points: int = 32
     max_ratio: float = 0.875
     relevance: str = "lrp"
+    relevance_seed: str = "logit"
     relevance_max_clouds: int = 0
     reldrop_every: int = 1
     epochs: int = 100
@@ -93,6 +99,7 @@ class TrainConfig:
             "fill": FILLS,
             "scheduler": SCHEDULERS,
             "relevance": RELEVANCE_METHODS,
+            "relevance_seed": LRP_SEEDS,
             "guidance": ("none", *GUIDANCE_LOSSES),
         }
         for key, allowed in choices.items():

@@ -379,6 +379,7 @@ class Trainer:
             self.core,
             batch,
             method=self.cfg.relevance,
+            seed=self.cfg.relevance_seed,
             generator=self.drop_gen,
             max_clouds=self.cfg.relevance_max_clouds or None,
         )
