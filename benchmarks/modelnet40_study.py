@@ -78,7 +78,7 @@ PRESETS = {
         "train": {
             "model": "pointnet",
             "num_points": 512,
-            "epochs": 100,
+            "epochs": 150,
             "scheduler": "cosine",
             "train_fraction": 0.1,
             "val_fraction": 0.1,
@@ -134,7 +134,7 @@ def run_config(preset: dict, arm: str, seed: int, root: Path, device: str, data:
     from reldrop3d.train import TrainConfig
 
     return TrainConfig(
-        data=f"modelnet40:{data}",
+        data="modelnet40",  # under $RELDROP3D_DATA, which main() checks
         seed=seed,
         device=device,
         out=str(root / f"{arm}_s{seed}"),
