@@ -129,7 +129,7 @@ def test_corruption_accuracy_is_seeded_and_order_independent():
         for n in torch.randint(300, 360, (8,), generator=g)
     ]
     loader = DataLoader(data, batch_size=3)
-    subset = {"drop_global": CORRUPTIONS["drop_global"]}
+    subset = ["drop_global"]
     full = corruption_accuracy(model, loader, seed=1)
     alone = corruption_accuracy(model, loader, subset, levels=[1, 2], seed=1, clean=False)
     again = corruption_accuracy(model, loader, subset, levels=[1, 2], seed=1, clean=False)

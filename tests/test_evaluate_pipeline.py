@@ -10,7 +10,6 @@ from torch_geometric.loader import DataLoader
 
 from reldrop3d.data import SyntheticShapes
 from reldrop3d.evaluate import (
-    CORRUPTIONS,
     attribution_report,
     corruption_accuracy,
     deletion_curves,
@@ -47,7 +46,7 @@ def test_evaluate_and_corruptions(trained, tmp_path):
     pred, target = predict(model, loader)
     assert clean["oa"] == pytest.approx((pred == target).double().mean().item())
     assert clean["num_samples"] == 30 and set(clean["per_class"]) == set(loader.dataset.classes)
-    subset = {k: CORRUPTIONS[k] for k in ("drop_local", "add_global", "rotate")}
+    subset = ["drop_local", "add_global", "rotate"]
     result = corruption_accuracy(model, loader, subset, levels=[0, 4], seed=0)
     assert result["clean"]["oa"] == pytest.approx(clean["oa"])
     assert result == corruption_accuracy(model, loader, subset, levels=[0, 4], seed=0)

@@ -1,9 +1,8 @@
 """Evaluation instruments: accuracy, corruption robustness, deletion curves, feature use.
 
-- :mod:`~reldrop3d.evaluate.corruptions`: the seven ModelNet-C corruptions
-  (:data:`CORRUPTIONS`) and eight mesh-free ModelNet40-C ones
-  (:data:`MODELNET40_C`), five levels each, batched on PyG batches and dense
-  tensors.
+- :func:`corrupt`: the seven ModelNet-C corruptions (:data:`CORRUPTIONS`) and
+  eight mesh-free ModelNet40-C ones (``SUITES["modelnet40-c"]``), five levels
+  each, batched on PyG batches and dense tensors.
 - :mod:`~reldrop3d.evaluate.accuracy`: OA / mAcc / per-class accuracy,
   :func:`evaluate`, :func:`corruption_accuracy`, :func:`mce`, :func:`rmce`.
 - :mod:`~reldrop3d.evaluate.deletion`: MoRF / LeRF / random point-removal
@@ -17,6 +16,7 @@ The loader-level functions take a model and a data loader and return plain
 JSON-able dicts.
 """
 
+from reldrop3d.evaluate._corruptions import CORRUPTIONS, SUITES, corrupt
 from reldrop3d.evaluate.accuracy import (
     MODELNET_C_DGCNN,
     class_accuracies,
@@ -42,17 +42,6 @@ from reldrop3d.evaluate.attribution import (
     positive_totals,
     relevance_entropy,
 )
-from reldrop3d.evaluate.corruptions import (
-    CONSTANTS,
-    CORRUPTIONS,
-    LEVELS,
-    MODELNET40_C,
-    MODELNET40_C_PARAMS,
-    MODELNET_C_PARAMS,
-    REFERENCE_POINTS,
-    SUITES,
-    resolve_corruptions,
-)
 from reldrop3d.evaluate.deletion import (
     ORDERS,
     area_under_curve,
@@ -73,15 +62,9 @@ from reldrop3d.evaluate.tables import (
 )
 
 __all__ = [
-    "CONSTANTS",
     "CORRUPTIONS",
-    "LEVELS",
-    "MODELNET40_C",
-    "MODELNET40_C_PARAMS",
     "MODELNET_C_DGCNN",
-    "MODELNET_C_PARAMS",
     "ORDERS",
-    "REFERENCE_POINTS",
     "SUITES",
     "area_under_curve",
     "attribution_report",
@@ -91,6 +74,7 @@ __all__ = [
     "corruption_accuracy",
     "corruption_errors",
     "corruption_levels_table",
+    "corrupt",
     "corruption_table",
     "deletion_curves",
     "deletion_table",
@@ -112,7 +96,6 @@ __all__ = [
     "rank_scores",
     "relative_corruption_errors",
     "relevance_entropy",
-    "resolve_corruptions",
     "rmce",
     "robustness_summary",
 ]

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from reldrop3d.evaluate._corruptions import LEVELS, resolve
 from reldrop3d.evaluate._running import (
     base_seed,
     batches,
@@ -41,7 +42,6 @@ from reldrop3d.evaluate._running import (
     resolve_device,
     seeded,
 )
-from reldrop3d.evaluate.corruptions import CORRUPTIONS, LEVELS
 
 __all__ = [
     "MODELNET_C_DGCNN",
@@ -195,7 +195,7 @@ def evaluate(
 def corruption_accuracy(
     model: nn.Module,
     loader: Iterable,
-    corruptions: Mapping[str, Callable] = CORRUPTIONS,
+    corruptions: str | Sequence[str] | Mapping[str, Callable] = "modelnet-c",
     levels: Iterable[int] = LEVELS,
     *,
     seed: int = 0,
@@ -206,7 +206,9 @@ def corruption_accuracy(
 ) -> dict:
     """Accuracy under each corruption and level (ModelNet-C protocol): a JSON-able dict.
 
-    Every batch is corrupted on the fly, on ``device``. Corruption ``name`` at
+    ``corruptions``: a suite name (``"modelnet-c"``, ``"modelnet40-c"``, ``"all"``),
+    comma-separated names, a list of names, or ``{name: f(batch, level, generator)}``
+    of one's own. Every batch is corrupted on the fly, on ``device``. Corruption ``name`` at
     ``level`` draws from its own generator seeded from ``(seed, name, level)``,
     so a result does not depend on which other corruptions run, and the same
     seed and loader order give the same numbers. A ``generator`` replaces
@@ -224,8 +226,7 @@ def corruption_accuracy(
     levels = [int(level) for level in levels]
     if not levels:
         raise ValueError("levels must name at least one level, got none")
-    if not corruptions:
-        raise ValueError("corruptions must name at least one corruption, got none")
+    corruptions = resolve(corruptions)
     seed = base_seed(seed, generator)
     num_classes = num_classes_of(model, loader, num_classes)
 

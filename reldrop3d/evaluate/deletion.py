@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
 from reldrop3d.drop import RelDrop
-from reldrop3d.evaluate._cloud_ops import rank_in_row
+from reldrop3d.evaluate._grid import rank_in_row
 from reldrop3d.evaluate._running import (
     Relevance,
     base_seed,

@@ -16,7 +16,6 @@ from reldrop3d.evaluate.accuracy import (
     modelnet_c_accuracy,
 )
 from reldrop3d.evaluate.attribution import attribution_report
-from reldrop3d.evaluate.corruptions import resolve_corruptions
 from reldrop3d.evaluate.deletion import deletion_curves
 from reldrop3d.evaluate.plots import plot_corruption_accuracy, plot_deletion_curves
 from reldrop3d.evaluate.tables import (
@@ -98,7 +97,7 @@ def evaluate_checkpoint(
             )
         else:
             res = corruption_accuracy(
-                model, loader, resolve_corruptions(corruptions), seed=seed, device=device
+                model, loader, corruptions, seed=seed, device=device
             )
         ref = reference if reference is not None else MODELNET_C_DGCNN
         result["corruptions"] = res
