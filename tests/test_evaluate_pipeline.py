@@ -17,7 +17,6 @@ from reldrop3d.evaluate import (
     plot_class_accuracy_delta,
     plot_corruption_accuracy,
     plot_deletion_curves,
-    predict,
     robustness_summary,
 )
 from reldrop3d.models import PointNet
@@ -43,8 +42,13 @@ def test_evaluate_and_corruptions(trained, tmp_path):
     model, loader = trained
     clean = evaluate(model, loader)
     assert model.training  # restored
-    pred, target = predict(model, loader)
-    assert clean["oa"] == pytest.approx((pred == target).double().mean().item())
+    with torch.no_grad():
+        logits = torch.cat([model.eval()(b) for b in loader])
+        target = torch.cat([b.y for b in loader])
+    model.train()
+    assert clean["oa"] == pytest.approx((logits.argmax(1) == target).double().mean().item())
+    loss = torch.nn.functional.cross_entropy(logits, target).item()
+    assert clean["loss"] == pytest.approx(loss, rel=1e-5)
     assert clean["num_samples"] == 30 and set(clean["per_class"]) == set(loader.dataset.classes)
     subset = ["drop_local", "add_global", "rotate"]
     result = corruption_accuracy(model, loader, subset, levels=[0, 4], seed=0)

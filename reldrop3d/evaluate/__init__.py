@@ -3,8 +3,9 @@
 - :func:`corrupt`: the seven ModelNet-C corruptions (:data:`CORRUPTIONS`) and
   eight mesh-free ModelNet40-C ones (``SUITES["modelnet40-c"]``), five levels
   each, batched on PyG batches and dense tensors.
-- :mod:`~reldrop3d.evaluate.accuracy`: OA / mAcc / per-class accuracy,
-  :func:`evaluate`, :func:`corruption_accuracy`, :func:`mce`, :func:`rmce`.
+- :func:`evaluate` (OA / mAcc / per-class accuracy, loss),
+  :func:`corruption_accuracy`, :func:`modelnet_c_accuracy` (the official files)
+  and :func:`robustness_summary` (mCE / RmCE / mOA).
 - :mod:`~reldrop3d.evaluate.deletion`: MoRF / LeRF / random point-removal
   curves and their AUCs (:func:`deletion_curves`).
 - :mod:`~reldrop3d.evaluate.attribution`: relevance entropy, mass fractions,
@@ -16,23 +17,14 @@ The loader-level functions take a model and a data loader and return plain
 JSON-able dicts.
 """
 
-from reldrop3d.evaluate._corruptions import CORRUPTIONS, SUITES, corrupt
-from reldrop3d.evaluate.accuracy import (
+from reldrop3d.evaluate._accuracy import (
     MODELNET_C_DGCNN,
-    class_accuracies,
-    confusion_matrix,
     corruption_accuracy,
-    corruption_errors,
     evaluate,
-    mce,
-    mean_class_accuracy,
-    overall_accuracy,
-    per_class_table,
-    predict,
-    relative_corruption_errors,
-    rmce,
+    modelnet_c_accuracy,
     robustness_summary,
 )
+from reldrop3d.evaluate._corruptions import CORRUPTIONS, SUITES, corrupt
 from reldrop3d.evaluate.attribution import (
     attribution_report,
     mass_fraction,
@@ -69,10 +61,7 @@ __all__ = [
     "area_under_curve",
     "attribution_report",
     "attribution_table",
-    "class_accuracies",
-    "confusion_matrix",
     "corruption_accuracy",
-    "corruption_errors",
     "corruption_levels_table",
     "corrupt",
     "corruption_table",
@@ -80,22 +69,16 @@ __all__ = [
     "deletion_table",
     "deletion_fractions",
     "evaluate",
+    "modelnet_c_accuracy",
     "mass_fraction",
-    "mce",
-    "mean_class_accuracy",
-    "overall_accuracy",
     "part_energy",
     "part_shares",
     "parts_above",
-    "per_class_table",
     "plot_class_accuracy_delta",
     "plot_corruption_accuracy",
     "plot_deletion_curves",
     "positive_totals",
-    "predict",
     "rank_scores",
-    "relative_corruption_errors",
     "relevance_entropy",
-    "rmce",
     "robustness_summary",
 ]

@@ -9,11 +9,12 @@ import torch
 from torch.utils.data import Subset
 from torch_geometric.loader import DataLoader
 
-from reldrop3d.evaluate.accuracy import (
+from reldrop3d.evaluate._accuracy import (
     MODELNET_C_DGCNN,
     corruption_accuracy,
     evaluate,
     modelnet_c_accuracy,
+    robustness_summary,
 )
 from reldrop3d.evaluate.attribution import attribution_report
 from reldrop3d.evaluate.deletion import deletion_curves
@@ -96,13 +97,9 @@ def evaluate_checkpoint(
                 device=device,
             )
         else:
-            res = corruption_accuracy(
-                model, loader, corruptions, seed=seed, device=device
-            )
+            res = corruption_accuracy(model, loader, corruptions, seed=seed, device=device)
         ref = reference if reference is not None else MODELNET_C_DGCNN
         result["corruptions"] = res
-        from reldrop3d.evaluate.accuracy import robustness_summary
-
         result["robustness"] = robustness_summary(res, ref)
         result["robustness"]["reference"] = (
             "given run" if reference is not None else ("ModelNet-C DGCNN (published)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from reldrop3d.evaluate.accuracy import robustness_summary
+from reldrop3d.evaluate._accuracy import robustness_summary
 
 __all__ = ["attribution_table", "corruption_levels_table", "corruption_table", "deletion_table"]
 
