@@ -6,10 +6,10 @@
 - :func:`evaluate` (OA / mAcc / per-class accuracy, loss),
   :func:`corruption_accuracy`, :func:`modelnet_c_accuracy` (the official files)
   and :func:`robustness_summary` (mCE / RmCE / mOA).
-- :mod:`~reldrop3d.evaluate.deletion`: MoRF / LeRF / random point-removal
-  curves and their AUCs (:func:`deletion_curves`).
-- :mod:`~reldrop3d.evaluate.attribution`: relevance entropy, mass fractions,
-  part shares and part energy (:func:`attribution_report`).
+- :func:`deletion_curves`: MoRF / LeRF / random point-removal curves and
+  their AUCs.
+- :func:`attribution_report`: relevance entropy, mass fractions, part shares
+  and part energy, per class and overall.
 - :mod:`~reldrop3d.evaluate.plots`: PNG bar charts and curves.
 - :mod:`~reldrop3d.evaluate.tables`: Markdown tables, runs side by side.
 
@@ -24,23 +24,9 @@ from reldrop3d.evaluate._accuracy import (
     modelnet_c_accuracy,
     robustness_summary,
 )
+from reldrop3d.evaluate._attribution import attribution_report
 from reldrop3d.evaluate._corruptions import CORRUPTIONS, SUITES, corrupt
-from reldrop3d.evaluate.attribution import (
-    attribution_report,
-    mass_fraction,
-    part_energy,
-    part_shares,
-    parts_above,
-    positive_totals,
-    relevance_entropy,
-)
-from reldrop3d.evaluate.deletion import (
-    ORDERS,
-    area_under_curve,
-    deletion_curves,
-    deletion_fractions,
-    rank_scores,
-)
+from reldrop3d.evaluate._deletion import deletion_curves
 from reldrop3d.evaluate.plots import (
     plot_class_accuracy_delta,
     plot_corruption_accuracy,
@@ -56,9 +42,7 @@ from reldrop3d.evaluate.tables import (
 __all__ = [
     "CORRUPTIONS",
     "MODELNET_C_DGCNN",
-    "ORDERS",
     "SUITES",
-    "area_under_curve",
     "attribution_report",
     "attribution_table",
     "corruption_accuracy",
@@ -67,18 +51,10 @@ __all__ = [
     "corruption_table",
     "deletion_curves",
     "deletion_table",
-    "deletion_fractions",
     "evaluate",
     "modelnet_c_accuracy",
-    "mass_fraction",
-    "part_energy",
-    "part_shares",
-    "parts_above",
     "plot_class_accuracy_delta",
     "plot_corruption_accuracy",
     "plot_deletion_curves",
-    "positive_totals",
-    "rank_scores",
-    "relevance_entropy",
     "robustness_summary",
 ]

@@ -16,8 +16,8 @@ from reldrop3d.evaluate._accuracy import (
     modelnet_c_accuracy,
     robustness_summary,
 )
-from reldrop3d.evaluate.attribution import attribution_report
-from reldrop3d.evaluate.deletion import deletion_curves
+from reldrop3d.evaluate._attribution import attribution_report
+from reldrop3d.evaluate._deletion import deletion_curves
 from reldrop3d.evaluate.plots import plot_corruption_accuracy, plot_deletion_curves
 from reldrop3d.evaluate.tables import (
     attribution_table,
