@@ -14,9 +14,7 @@ from reldrop3d.evaluate import (
     corruption_accuracy,
     deletion_curves,
     evaluate,
-    plot_class_accuracy_delta,
-    plot_corruption_accuracy,
-    plot_deletion_curves,
+    plot,
     robustness_summary,
 )
 from reldrop3d.models import PointNet
@@ -57,8 +55,8 @@ def test_evaluate_and_corruptions(trained, tmp_path):
     summary = robustness_summary(result)
     assert set(summary["ce"]) == set(subset)
     json.dumps([clean, result, summary])
-    assert plot_corruption_accuracy({"a": result, "b": result}, tmp_path / "c.png").is_file()
-    assert plot_class_accuracy_delta(clean, clean, tmp_path / "d.png").is_file()
+    assert plot({"a": result, "b": result}, tmp_path / "c.png").is_file()
+    assert plot({"a": clean, "b": clean}, tmp_path / "d.png").is_file()
 
 
 def test_deletion_and_attribution_with_lrp(trained, tmp_path):
@@ -74,7 +72,7 @@ def test_deletion_and_attribution_with_lrp(trained, tmp_path):
         assert all(len(c["logit"]) == 3 for c in curves.values())
     assert once["curves"]["random"] == iterative["curves"]["random"]
     json.dumps([once, iterative])
-    assert plot_deletion_curves({"once": once, "iter": iterative}, tmp_path / "x.png").is_file()
+    assert plot({"once": once, "iter": iterative}, tmp_path / "x.png").is_file()
 
     data = loader.dataset
     report = attribution_report(model, loader, "lrp", energy_parts=data.class_parts)

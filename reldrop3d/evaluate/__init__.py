@@ -10,8 +10,8 @@
   their AUCs.
 - :func:`attribution_report`: relevance entropy, mass fractions, part shares
   and part energy, per class and overall.
-- :mod:`~reldrop3d.evaluate.plots`: PNG bar charts and curves.
-- :mod:`~reldrop3d.evaluate.tables`: Markdown tables, runs side by side.
+- :func:`table` and :func:`plot`: Markdown tables and PNG plots of these
+  results, one run or several side by side.
 
 The loader-level functions take a model and a data loader and return plain
 JSON-able dicts.
@@ -27,34 +27,19 @@ from reldrop3d.evaluate._accuracy import (
 from reldrop3d.evaluate._attribution import attribution_report
 from reldrop3d.evaluate._corruptions import CORRUPTIONS, SUITES, corrupt
 from reldrop3d.evaluate._deletion import deletion_curves
-from reldrop3d.evaluate.plots import (
-    plot_class_accuracy_delta,
-    plot_corruption_accuracy,
-    plot_deletion_curves,
-)
-from reldrop3d.evaluate.tables import (
-    attribution_table,
-    corruption_levels_table,
-    corruption_table,
-    deletion_table,
-)
+from reldrop3d.evaluate._report import plot, table
 
 __all__ = [
     "CORRUPTIONS",
     "MODELNET_C_DGCNN",
     "SUITES",
     "attribution_report",
-    "attribution_table",
     "corruption_accuracy",
-    "corruption_levels_table",
     "corrupt",
-    "corruption_table",
     "deletion_curves",
-    "deletion_table",
     "evaluate",
     "modelnet_c_accuracy",
-    "plot_class_accuracy_delta",
-    "plot_corruption_accuracy",
-    "plot_deletion_curves",
+    "plot",
     "robustness_summary",
+    "table",
 ]

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from reldrop3d.data.batching import describe
 from reldrop3d.evaluate._corruptions import LEVELS, resolve
 from reldrop3d.evaluate._running import (
     base_seed,
@@ -302,7 +303,7 @@ def _accuracies(results: Mapping, what: str) -> dict[str, float]:
     if not isinstance(results, Mapping):
         raise TypeError(
             f"{what} must be a corruption_accuracy result or a mapping name -> OA, "
-            f"got {type(results).__name__}"
+            f"got {describe(results)}"
         )
     if "corruptions" in results:
         flat = {name: float(c["mean_oa"]) for name, c in results["corruptions"].items()}

@@ -18,13 +18,7 @@ from reldrop3d.evaluate._accuracy import (
 )
 from reldrop3d.evaluate._attribution import attribution_report
 from reldrop3d.evaluate._deletion import deletion_curves
-from reldrop3d.evaluate.plots import plot_corruption_accuracy, plot_deletion_curves
-from reldrop3d.evaluate.tables import (
-    attribution_table,
-    corruption_levels_table,
-    corruption_table,
-    deletion_table,
-)
+from reldrop3d.evaluate._report import plot, table
 
 
 def load_reference(path: str | Path) -> dict:
@@ -106,30 +100,30 @@ def evaluate_checkpoint(
         )
         sections.append(
             "## Corruptions (accuracy)\n\n"
-            + corruption_table({label: res}, ref)
+            + table({label: res}, reference=ref)
             + "\n\n"
-            + corruption_levels_table(res)
+            + table(res, levels=True)
             + "\n"
         )
     if deletion:
         res = deletion_curves(model, loader, method, iterative=iterative, seed=seed, device=device)
         result["deletion"] = res
-        sections.append("## Point removal (AUC)\n\n" + deletion_table({label: res}) + "\n")
+        sections.append("## Point removal (AUC)\n\n" + table({label: res}) + "\n")
     if attribution:
         energy = getattr(dataset, "class_parts", None)
         res = attribution_report(
             model, loader, method, energy_parts=energy, seed=seed, device=device
         )
         result["attribution"] = res
-        sections.append("## Relevance spread\n\n" + attribution_table({label: res}) + "\n")
+        sections.append("## Relevance spread\n\n" + table({label: res}) + "\n")
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
         (out / "eval.md").write_text("\n".join(sections))
         if "corruptions" in result:
-            plot_corruption_accuracy({label: result["corruptions"]}, out / "corruptions.png")
+            plot({label: result["corruptions"]}, out / "corruptions.png")
         if "deletion" in result:
-            plot_deletion_curves({label: result["deletion"]}, out / "deletion.png")
+            plot({label: result["deletion"]}, out / "deletion.png")
     result["markdown"] = "\n".join(sections)
     return result
