@@ -12,9 +12,11 @@ its level's parameter (:data:`PARAMETERS`, the published values), registered
 by name; :func:`corrupt` is the one entry point.
 
 A corruption function takes ``(grid, p, rng)``: all clouds as a padded
-:class:`~reldrop3d.evaluate._grid.Grid` of ``B`` rows (``n_b`` points in row
-``b``), the parameter ``p`` of the level, and an :class:`_Rng` that draws every
-random number for all clouds at once; it returns the corrupted grid.
+:class:`~reldrop3d.evaluate._grid.Grid` of ``B`` rows (``n = n_b`` points in
+row ``b``), the parameter ``p`` of level ``l`` (its docstring gives the
+formula and the values), and an :class:`_Rng` that draws every random number
+for all clouds at once; it returns the corrupted grid. The point count after
+the corruption is given in brackets.
 
 - *Unit-sphere normalised* is ModelNet-C's ``_pc_normalize``:
   :math:`p' = (p - \bar p) / \max_q \lVert q - \bar p\rVert` per cloud.
@@ -129,12 +131,18 @@ class _Rng:
 
 
 def jitter(grid: Grid, sigma: float, rng: _Rng) -> Grid:
-    r""":math:`p + \sigma\varepsilon`, :math:`\varepsilon \sim N(0, I)`, not clipped [``n``]."""
+    r""":math:`p + \sigma\varepsilon`, :math:`\varepsilon \sim N(0, I)`, not clipped [``n``].
+
+    :math:`\sigma = 0.01 (l + 1)`.
+    """
     return grid.moved(grid.pos + sigma * rng.normal(grid.pos.shape))
 
 
 def drop_global(grid: Grid, rate: float, rng: _Rng) -> Grid:
-    r"""Keep :math:`\max(1, \lfloor n(1 - \rho)\rfloor)` random points [fewer]."""
+    r"""Keep :math:`\max(1, \lfloor n(1 - \rho)\rfloor)` random points [fewer].
+
+    :math:`\rho = 0.25, 0.375, 0.5, 0.625, 0.75`.
+    """
     kept = torch.floor(grid.counts.double() * (1.0 - rate)).long().clamp(min=1)
     return grid.keep(rng.subset(grid.valid, kept))
 
@@ -144,7 +152,8 @@ def drop_local(grid: Grid, total: float, rng: _Rng) -> Grid:
 
     Each of the ``T`` points picks a cluster uniformly (multinomial sizes
     :math:`K_c`); then, cluster after cluster, a random remaining point and its
-    :math:`K_c - 1` nearest remaining points are removed.
+    :math:`K_c - 1` nearest remaining points are removed. :math:`T = 100 (l + 1)` at 1024
+    points.
     """
     count, most = rng.scaled(total, grid)
     which = _cluster_of(rng.clusters(grid.pos.size(0)), most, rng)
@@ -154,7 +163,7 @@ def drop_local(grid: Grid, total: float, rng: _Rng) -> Grid:
 
 
 def add_global(grid: Grid, number: float, rng: _Rng) -> Grid:
-    r"""Add ``number`` points uniform in the unit ball [more].
+    r"""Add :math:`10 (l + 1)` points (at 1024 points) uniform in the unit ball [more].
 
     :math:`r = U^{1/3}`, :math:`\cos\theta \sim U[-1, 1]`, :math:`\phi \sim U[0, 2\pi)`.
     """
@@ -175,7 +184,7 @@ def add_local(grid: Grid, total: float, rng: _Rng) -> Grid:
     while there are enough) with :math:`\sigma_c \sim U(0.075, 0.125)`; each added
     point picks its cluster uniformly and is :math:`a = q_c + \sigma_c\varepsilon`,
     replaced by :math:`a / \lVert a\rVert^2` when :math:`\lVert a\rVert > 1`, so it
-    lies in the unit ball.
+    lies in the unit ball. :math:`T = 100 (l + 1)` at 1024 points.
     """
     count, most = rng.scaled(total, grid)
     rows, n = grid.pos.size(0), grid.counts.clamp(min=1)
@@ -192,13 +201,19 @@ def add_local(grid: Grid, total: float, rng: _Rng) -> Grid:
 
 
 def scale(grid: Grid, bound: float, rng: _Rng) -> Grid:
-    r""":math:`p \odot s`, :math:`s \sim U(1/S, S)^3`, then unit-sphere normalised [``n``]."""
+    r""":math:`p \odot s`, :math:`s \sim U(1/S, S)^3`, then unit-sphere normalised [``n``].
+
+    :math:`S = 1.6 + 0.1 l`.
+    """
     factor = rng.uniform((grid.pos.size(0), 1, 3), 1.0 / bound, bound)
     return _unit_sphere(grid.moved(grid.pos * factor))
 
 
 def rotate(grid: Grid, bound: float, rng: _Rng) -> Grid:
-    r""":math:`p R_z(\gamma) R_y(\beta) R_x(\alpha)`, angles :math:`U(-\theta, \theta)` [``n``]."""
+    r""":math:`p R_z(\gamma) R_y(\beta) R_x(\alpha)`, angles :math:`U(-\theta, \theta)` [``n``].
+
+    :math:`\theta = \frac{\pi}{30} (l + 1)`: 6 to 30 degrees.
+    """
     angles = rng.uniform((grid.pos.size(0), 3), -bound, bound)
     c, s = angles.cos().unbind(1), angles.sin().unbind(1)
     one, zero = torch.ones_like(c[0]), torch.zeros_like(c[0])
@@ -213,31 +228,38 @@ def rotate(grid: Grid, bound: float, rng: _Rng) -> Grid:
 
 
 def uniform_noise(grid: Grid, c: float, rng: _Rng) -> Grid:
-    r""":math:`p + U(-c, c)^3`, box-normalised [``n``]."""
+    r""":math:`p + U(-c, c)^3`, box-normalised [``n``]; :math:`c = 0.01 (l + 1)`."""
     return _box(grid.moved(grid.pos + rng.uniform(grid.pos.shape, -c, c)))
 
 
 def gaussian_noise(grid: Grid, c: float, rng: _Rng) -> Grid:
-    r""":math:`\mathrm{clip}(p + c\varepsilon, -1, 1)`, :math:`\varepsilon \sim N(0, I)` [``n``]."""
+    r""":math:`\mathrm{clip}(p + c\varepsilon, -1, 1)`, :math:`\varepsilon \sim N(0, I)` [``n``].
+
+    :math:`c = 0.01, 0.015, 0.02, 0.025, 0.03`.
+    """
     return grid.moved((grid.pos + c * rng.normal(grid.pos.shape)).clamp(-1.0, 1.0))
 
 
 def background_noise(grid: Grid, d: int, rng: _Rng) -> Grid:
-    r"""Add :math:`\lfloor n/d\rfloor` points :math:`U(-1, 1)^3`, box-normalised [more]."""
+    r"""Add :math:`\lfloor n/d\rfloor` points :math:`U(-1, 1)^3`, box-normalised [more].
+
+    :math:`d = 45, 40, 35, 30, 20`.
+    """
     added = rng.uniform((grid.pos.size(0), grid.valid.size(1) // d, 3), -1.0, 1.0)
     return _box(grid.concat(Grid.created(added, grid.counts // d)))
 
 
 def impulse_noise(grid: Grid, d: int, rng: _Rng) -> Grid:
     r""":math:`\lfloor n/d\rfloor` distinct points move by :math:`\pm 0.1` per axis,
-    box-normalised [``n``]."""
+    box-normalised [``n``]; :math:`d = 30, 25, 20, 15, 10`."""
     chosen = rng.subset(grid.valid, grid.counts // d).unsqueeze(-1)
     return _box(grid.moved(grid.pos + 0.1 * rng.sign(grid.pos.shape) * chosen))
 
 
 def upsampling(grid: Grid, d: int, rng: _Rng) -> Grid:
     r"""Add copies of :math:`\lfloor n/d\rfloor` distinct points, each shifted by
-    :math:`U(-0.05, 0.05)^3`, box-normalised [more]. A copy carries its point's attributes."""
+    :math:`U(-0.05, 0.05)^3`, box-normalised [more]; :math:`d = 5, 4, 3, 2, 1`. A copy
+    carries the attributes of its point."""
     copies = grid.keep(rng.subset(grid.valid, grid.counts // d))
     copies = copies.moved(copies.pos + rng.uniform(copies.pos.shape, -0.05, 0.05))
     return _box(grid.concat(copies))
@@ -247,7 +269,8 @@ def shear(grid: Grid, c: float, rng: _Rng) -> Grid:
     r""":math:`p M`, :math:`M = [[1, 0, b], [d, 1, e], [f, 0, 1]]`, box-normalised [``n``].
 
     Each of ``b, d, e, f`` is :math:`\pm U(c - 0.05, c + 0.05)` with a random sign
-    (the reference also draws two factors it does not use; they are not drawn here).
+    (the reference also draws two factors it does not use; they are not drawn here),
+    :math:`c = 0.05 (l + 1)`.
     """
     rows = grid.pos.size(0)
     factors = rng.uniform((rows, 4), c - 0.05, c + 0.05) * rng.sign((rows, 4))
@@ -259,14 +282,15 @@ def shear(grid: Grid, c: float, rng: _Rng) -> Grid:
 
 def cutout(grid: Grid, k: int, rng: _Rng) -> Grid:
     r"""``k`` times remove a random remaining point and its 29 nearest remaining points
-    [``n - 30k``]; not normalised."""
+    [``n - 30k``]; not normalised. :math:`k = 2, 3, 5, 7, 10`; 30 at 1024 points."""
     size, _ = rng.scaled(30, grid)
     return grid.keep(_remove_nearest(grid, [size] * k, rng))
 
 
 def density_decrease(grid: Grid, k: int, rng: _Rng) -> Grid:
     r"""``k`` times remove :math:`\lfloor 0.75 \cdot 100\rfloor = 75` random points of the 100
-    remaining points nearest to a random remaining point [``n - 75k``]; not normalised."""
+    remaining points nearest to a random remaining point [``n - 75k``]; not normalised.
+    :math:`k = l + 1`; 100 at 1024 points."""
     size, _ = rng.scaled(100, grid)
     removed = torch.floor(size.double() * 0.75).long()
     alive = grid.valid.clone()
