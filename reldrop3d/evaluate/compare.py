@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reldrop3d.evaluate._report import plot, table
+from reldrop3d.evaluate import plot, table
 
 
 def _eval_of(run: Path) -> dict | None:

@@ -9,16 +9,17 @@ import torch
 from torch.utils.data import Subset
 from torch_geometric.loader import DataLoader
 
-from reldrop3d.evaluate._accuracy import (
+from reldrop3d.evaluate import (
     MODELNET_C_DGCNN,
+    attribution_report,
     corruption_accuracy,
+    deletion_curves,
     evaluate,
     modelnet_c_accuracy,
+    plot,
     robustness_summary,
+    table,
 )
-from reldrop3d.evaluate._attribution import attribution_report
-from reldrop3d.evaluate._deletion import deletion_curves
-from reldrop3d.evaluate._report import plot, table
 
 
 def load_reference(path: str | Path) -> dict:
