@@ -142,8 +142,7 @@ def evaluate_arm(arm: Arm, runs: Path, splits: dict) -> dict:
     import torch
     from torch_geometric.loader import DataLoader
 
-    from reldrop3d.evaluate.attribution import part_energy
-    from reldrop3d.relevance import point_relevance
+    from reldrop3d.evaluate import attribution_report
     from reldrop3d.train.checkpoint import model_from_checkpoint
 
     model, _ = model_from_checkpoint(runs / arm.name / "last.pt")
@@ -160,18 +159,12 @@ def evaluate_arm(arm: Arm, runs: Path, splits: dict) -> dict:
         if name == "swap":
             out["fooled"] = float((pred == ds.decoy_class).float().mean())
     ds = splits["swap"]
-    shares = {"lrp_pred": [], "ixg_pred": []}
-    for batch in DataLoader(ds, batch_size=64):
-        b, parts = batch.num_graphs, [ds.decoy_part]
-        for key, method, target in (
-            ("lrp_pred", "lrp", "pred"),
-            ("ixg_pred", "input_x_gradient", "pred"),
-        ):
-            rel = point_relevance(model, batch, target=target, method=method)
-            shares[key].append(part_energy(rel, batch.part, parts, batch.batch, b, ds.num_parts))
-    for key, values in shares.items():
-        v = torch.cat(values)
-        out[f"decoy_share_{key}"] = float(v[~v.isnan()].mean())
+    for key, method in (("lrp_pred", "lrp"), ("ixg_pred", "input_x_gradient")):
+        report = attribution_report(
+            model, DataLoader(ds, batch_size=64), method, target="pred",
+            energy_parts=[ds.decoy_part], num_parts=ds.num_parts,
+        )  # fmt: skip
+        out[f"decoy_share_{key}"] = report["overall"]["part_energy"]
     return out
 
 

@@ -31,7 +31,7 @@ def run_demo(
     own, 100 per class for training). Returns the table rows.
     """
     from reldrop3d.data import SyntheticShapes
-    from reldrop3d.evaluate import deletion_curves, evaluate, plot_deletion_curves
+    from reldrop3d.evaluate import deletion_curves, evaluate, plot
     from reldrop3d.relevance import point_relevance
     from reldrop3d.relevance.render import save_relevance_cloud
     from reldrop3d.train import TrainConfig, Trainer
@@ -95,7 +95,7 @@ def run_demo(
                 f"(took {time.perf_counter() - started:.0f} s)"
             )
 
-    plot_deletion_curves(
+    plot(
         {ARMS[a]: d for a, d in deletion.items()},
         out / "deletion.png",
         title="Accuracy as points are removed (SyntheticShapes test set)",

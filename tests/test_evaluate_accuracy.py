@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -14,17 +15,8 @@ from torch_geometric.utils import scatter
 from reldrop3d.evaluate import (
     CORRUPTIONS,
     MODELNET_C_DGCNN,
-    class_accuracies,
-    confusion_matrix,
     corruption_accuracy,
-    corruption_errors,
     evaluate,
-    mce,
-    mean_class_accuracy,
-    overall_accuracy,
-    per_class_table,
-    relative_corruption_errors,
-    rmce,
     robustness_summary,
 )
 
@@ -53,24 +45,6 @@ class CountsPoints(nn.Module):
         return torch.stack([-score, score], dim=1)
 
 
-def test_metrics_on_known_predictions():
-    target = torch.tensor([0, 0, 0, 1, 1, 2])
-    pred = torch.tensor([0, 0, 1, 1, 0, 0])
-    assert overall_accuracy(pred, target) == pytest.approx(3 / 6)
-    acc = class_accuracies(pred, target, 4)
-    assert acc[:3].tolist() == pytest.approx([2 / 3, 1 / 2, 0.0]) and acc[3].isnan()
-    assert mean_class_accuracy(pred, target, 4) == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
-    cm = confusion_matrix(pred, target, 3)
-    assert cm.tolist() == [[2, 1, 0], [1, 1, 0], [1, 0, 0]]
-    table = per_class_table(pred, target, ["a", "b", "c", "d"])
-    assert table["a"] == {"accuracy": 2 / 3, "correct": 2, "count": 3}
-    assert table["d"] == {"accuracy": None, "correct": 0, "count": 0}
-    with pytest.raises(ValueError, match="same shape"):
-        overall_accuracy(pred, target[:3])
-    with pytest.raises(TypeError, match="pred"):
-        overall_accuracy(pred.float(), target)
-
-
 def _loader(guesses, labels, batch_size=4):
     data = [
         Data(pos=torch.randn(8, 3), y=torch.tensor([y]), guess=torch.tensor([g]))
@@ -88,7 +62,26 @@ def test_evaluate_returns_json_and_restores_mode():
     assert result["macc"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
     assert result["num_samples"] == 5
     assert result["per_class"]["z"] == {"accuracy": 1.0, "correct": 1, "count": 1}
+    # one-hot logits: -log softmax is log(e + 2) - 1 when right, log(e + 2) when wrong
+    right = math.log(math.e + 2) - 1
+    assert result["loss"] == pytest.approx((3 * right + 2 * (right + 1)) / 5)
     json.dumps(result)
+
+
+def test_evaluate_on_known_predictions_with_an_unseen_class():
+    """Class 3 has no cloud: its accuracy is undefined and mAcc averages the other three."""
+    model = Oracle()
+    model.num_classes = 4
+    model.forward = lambda batch: nn.functional.one_hot(batch.guess.view(-1), 4).float()
+    result = evaluate(model, _loader([0, 0, 1, 1, 0, 0], [0, 0, 0, 1, 1, 2]), names="abcd")
+    assert result["oa"] == pytest.approx(3 / 6)
+    assert result["macc"] == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
+    assert result["per_class"]["a"] == {"accuracy": 2 / 3, "correct": 2, "count": 3}
+    assert result["per_class"]["d"] == {"accuracy": None, "correct": 0, "count": 0}
+    with pytest.raises(ValueError, match="names"):
+        evaluate(model, _loader([0], [0]), names="abc")
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
+        evaluate(model, _loader([0], [5]))
 
 
 def _count_loader(n_points=256, clouds=6):
@@ -129,7 +122,7 @@ def test_corruption_accuracy_is_seeded_and_order_independent():
         for n in torch.randint(300, 360, (8,), generator=g)
     ]
     loader = DataLoader(data, batch_size=3)
-    subset = {"drop_global": CORRUPTIONS["drop_global"]}
+    subset = ["drop_global"]
     full = corruption_accuracy(model, loader, seed=1)
     alone = corruption_accuracy(model, loader, subset, levels=[1, 2], seed=1, clean=False)
     again = corruption_accuracy(model, loader, subset, levels=[1, 2], seed=1, clean=False)
@@ -142,13 +135,13 @@ def test_corruption_accuracy_is_seeded_and_order_independent():
 
 def test_mce_of_a_run_against_itself_is_one():
     result = corruption_accuracy(CountsPoints(), _count_loader(clouds=4), seed=0)
-    assert mce(result, result) == pytest.approx(1.0)
-    assert rmce(result, result) == pytest.approx(1.0)
     summary = robustness_summary(result, result)
+    assert summary["mce"] == pytest.approx(1.0) and summary["rmce"] == pytest.approx(1.0)
     assert summary["undefined"] == [] and summary["unmatched"] == []
     assert all(v == pytest.approx(1.0) for v in summary["ce"].values())
-    assert mce(MODELNET_C_DGCNN, MODELNET_C_DGCNN) == pytest.approx(1.0)
-    assert rmce(MODELNET_C_DGCNN) == pytest.approx(1.0)
+    assert summary["moa"] == pytest.approx(result["mean_oa"])
+    summary = robustness_summary(MODELNET_C_DGCNN)
+    assert summary["mce"] == pytest.approx(1.0) and summary["rmce"] == pytest.approx(1.0)
 
 
 def test_published_dgcnn_reference():
@@ -168,33 +161,35 @@ def test_published_dgcnn_reference():
 def test_ce_and_rce_by_hand():
     ours = {"clean": 0.9, "jitter": 0.8, "rotate": 0.7}
     ref = {"clean": 0.95, "jitter": 0.6, "rotate": 0.8}
-    assert corruption_errors(ours, ref) == pytest.approx({"jitter": 0.2 / 0.4, "rotate": 1.5})
-    rce = relative_corruption_errors(ours, ref)
-    assert rce == pytest.approx({"jitter": 0.1 / 0.35, "rotate": 0.2 / 0.15})
-    assert mce(ours, ref) == pytest.approx((0.5 + 1.5) / 2)
+    summary = robustness_summary(ours, ref)
+    assert summary["ce"] == pytest.approx({"jitter": 0.2 / 0.4, "rotate": 1.5})
+    assert summary["rce"] == pytest.approx({"jitter": 0.1 / 0.35, "rotate": 0.2 / 0.15})
+    assert summary["mce"] == pytest.approx((0.5 + 1.5) / 2)
+    assert summary["rmce"] == pytest.approx((0.1 / 0.35 + 0.2 / 0.15) / 2)
+    assert summary["moa"] == pytest.approx(0.75)
 
 
 def test_division_by_zero_rule():
     """0/0 counts as 1 (as good as the reference); x/0 is undefined and left out of the mean."""
     ref = {"clean": 1.0, "jitter": 1.0, "rotate": 0.5, "scale": 0.9}
     ours = {"clean": 1.0, "jitter": 1.0, "rotate": 0.75, "scale": 0.8}
-    ce = corruption_errors(ours, ref)
+    ce = robustness_summary(ours, ref)["ce"]
     assert ce["jitter"] == 1.0 and ce["rotate"] == pytest.approx(0.5)
-    ours_bad = {**ours, "jitter": 0.9}
-    assert corruption_errors(ours_bad, ref)["jitter"] is None
-    assert mce(ours_bad, ref) == pytest.approx((0.5 + 2.0) / 2)
-    summary = robustness_summary(ours_bad, ref)
+    summary = robustness_summary({**ours, "jitter": 0.9}, ref)
+    assert summary["ce"]["jitter"] is None
+    assert summary["mce"] == pytest.approx((0.5 + 2.0) / 2)
     assert summary["undefined"] == ["jitter"]
     json.dumps(summary)
-    assert mce({"jitter": 0.5}, {"jitter": 1.0}) is None
+    assert robustness_summary({"jitter": 0.5}, {"jitter": 1.0})["mce"] is None
 
 
 def test_unmatched_and_bad_references():
     ours = {"clean": 0.9, "jitter": 0.8, "cutout": 0.7}
     assert robustness_summary(ours)["unmatched"] == ["cutout"]
     with pytest.raises(ValueError, match="share no corruption"):
-        mce({"cutout": 0.5})
-    with pytest.raises(ValueError, match="clean"):
-        rmce({"jitter": 0.5})
+        robustness_summary({"cutout": 0.5})
+    without_clean = robustness_summary({"jitter": 0.5})
+    assert without_clean["rmce"] is None and without_clean["rce"] == {"jitter": None}
+    assert without_clean["mce"] == pytest.approx(0.5 / 0.316)
     with pytest.raises(TypeError, match="reference"):
-        mce(ours, [0.1])
+        robustness_summary(ours, [0.1])

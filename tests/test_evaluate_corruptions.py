@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from reldrop3d.evaluate import corruptions as C
+from reldrop3d.evaluate import CORRUPTIONS, SUITES, corrupt, corruption_accuracy
+from reldrop3d.evaluate._corruptions import PARAMETERS
 
 SIZES = (1024, 700, 300)
 
@@ -43,7 +44,7 @@ def _expected(name: str, level: int, n: int) -> int:
     def scaled(c: float) -> int:
         return round(c * n / 1024)  # Python's round is half-to-even, like torch.round
 
-    p = {**C.MODELNET_C_PARAMS, **C.MODELNET40_C_PARAMS}[name][level]
+    p = PARAMETERS[name][level]
     if name == "drop_global":
         return math.floor(n * (1 - p))
     if name == "drop_local":
@@ -63,7 +64,7 @@ def _expected(name: str, level: int, n: int) -> int:
 
 
 def test_published_parameter_table():
-    p = C.MODELNET_C_PARAMS
+    p = PARAMETERS
     assert p["jitter"] == (0.01, 0.02, 0.03, 0.04, 0.05)
     assert p["drop_global"] == (0.25, 0.375, 0.5, 0.625, 0.75)
     assert p["drop_local"] == (100, 200, 300, 400, 500)
@@ -73,31 +74,28 @@ def test_published_parameter_table():
     assert p["rotate"][0] == pytest.approx(math.pi / 30)
     assert p["rotate"][-1] == pytest.approx(math.pi / 6)
     assert p["rotate"] == pytest.approx([math.pi / 30 * k for k in range(1, 6)])
-    q = C.MODELNET40_C_PARAMS
-    assert q["uniform_noise"] == (0.01, 0.02, 0.03, 0.04, 0.05)
-    assert q["gaussian_noise"] == (0.01, 0.015, 0.02, 0.025, 0.03)
-    assert q["background_noise"] == (45, 40, 35, 30, 20)
-    assert q["impulse_noise"] == (30, 25, 20, 15, 10)
-    assert q["upsampling"] == (5, 4, 3, 2, 1)
-    assert q["shear"] == (0.05, 0.1, 0.15, 0.2, 0.25)
-    assert q["cutout"] == (2, 3, 5, 7, 10)
-    assert q["density_decrease"] == (1, 2, 3, 4, 5)
-    assert C.CONSTANTS["clusters"] == (1, 7)
-    assert C.CONSTANTS["add_local_sigma"] == (0.075, 0.125)
-    assert (C.CONSTANTS["cutout_size"], C.CONSTANTS["density_size"]) == (30, 100)
-    assert set(C.CORRUPTIONS) == set(C.MODELNET_C_PARAMS)
-    assert set(C.MODELNET40_C) == set(C.MODELNET40_C_PARAMS)
-    assert list(C.LEVELS) == [0, 1, 2, 3, 4]
+    assert p["uniform_noise"] == (0.01, 0.02, 0.03, 0.04, 0.05)
+    assert p["gaussian_noise"] == (0.01, 0.015, 0.02, 0.025, 0.03)
+    assert p["background_noise"] == (45, 40, 35, 30, 20)
+    assert p["impulse_noise"] == (30, 25, 20, 15, 10)
+    assert p["upsampling"] == (5, 4, 3, 2, 1)
+    assert p["shear"] == (0.05, 0.1, 0.15, 0.2, 0.25)
+    assert p["cutout"] == (2, 3, 5, 7, 10)
+    assert p["density_decrease"] == (1, 2, 3, 4, 5)
+    assert CORRUPTIONS == SUITES["modelnet-c"] == (
+        "jitter", "drop_global", "drop_local", "add_global", "add_local", "scale", "rotate",
+    )  # fmt: skip
+    assert set(SUITES["all"]) == set(PARAMETERS) == set(CORRUPTIONS) | set(SUITES["modelnet40-c"])
+    assert len(SUITES["modelnet40-c"]) == 8
 
 
 # ----------------------------------------------------------------------------- counts
 
 
-@pytest.mark.parametrize("name", sorted(C.SUITES["all"]))
+@pytest.mark.parametrize("name", sorted(SUITES["all"]))
 def test_point_counts_per_level(batch, name):
-    fn = C.SUITES["all"][name]
-    for level in C.LEVELS:
-        out = fn(batch, level, _gen(level))
+    for level in range(5):
+        out = corrupt(batch, name, level, _gen(level))
         assert _sizes(out) == [_expected(name, level, n) for n in SIZES], (name, level)
         assert out.pos.shape == (sum(_sizes(out)), 3) and out.pos.dtype == torch.float32
         assert out.part.shape == out.batch.shape == (out.pos.size(0),)
@@ -109,23 +107,24 @@ def test_point_counts_per_level(batch, name):
 def test_published_counts_at_1024_points(batch):
     """At 1024 points the scaled counts are the published absolute ones."""
     one = batch.get_example(0)
-    for level in C.LEVELS:
+    for level in range(5):
         k = level + 1
-        assert C.drop_local(one, level, _gen()).pos.size(0) == 1024 - 100 * k
-        assert C.add_local(one, level, _gen()).pos.size(0) == 1024 + 100 * k
-        assert C.add_global(one, level, _gen()).pos.size(0) == 1024 + 10 * k
-        cut = C.MODELNET40_C_PARAMS["cutout"][level]
-        assert C.cutout(one, level, _gen()).pos.size(0) == 1024 - 30 * cut
-        assert C.density_decrease(one, level, _gen()).pos.size(0) == 1024 - 75 * k
+        assert corrupt(one, "drop_local", level, _gen()).pos.size(0) == 1024 - 100 * k
+        assert corrupt(one, "add_local", level, _gen()).pos.size(0) == 1024 + 100 * k
+        assert corrupt(one, "add_global", level, _gen()).pos.size(0) == 1024 + 10 * k
+        cut = (2, 3, 5, 7, 10)[level]
+        assert corrupt(one, "cutout", level, _gen()).pos.size(0) == 1024 - 30 * cut
+        assert corrupt(one, "density_decrease", level, _gen()).pos.size(0) == 1024 - 75 * k
 
 
 def test_absolute_counts_with_reference_points_none(batch):
-    out = C.drop_local(batch, 1, _gen(), reference_points=None)
+    out = corrupt(batch, "drop_local", 1, _gen(), reference_points=None)
     assert _sizes(out) == [n - 200 for n in SIZES]
-    out = C.add_global(batch, 4, _gen(), reference_points=None)
+    out = corrupt(batch, "add_global", 4, _gen(), reference_points=None)
     assert _sizes(out) == [n + 50 for n in SIZES]
     small = Data(pos=torch.randn(50, 3))
-    assert C.drop_local(small, 4, _gen(), reference_points=None).pos.size(0) == 1  # keeps one
+    out = corrupt(small, "drop_local", 4, _gen(), reference_points=None)
+    assert out.pos.size(0) == 1  # keeps one
 
 
 # ----------------------------------------------------------------------------- bounds
@@ -137,8 +136,8 @@ def _added(out: Batch) -> torch.Tensor:
 
 @pytest.mark.parametrize("level", [0, 4])
 def test_add_global_and_add_local_stay_in_the_unit_ball(batch, level):
-    for fn in (C.add_global, C.add_local):
-        out = fn(batch, level, _gen(3))
+    for name in ("add_global", "add_local"):
+        out = corrupt(batch, name, level, _gen(3))
         new = _added(out)
         assert int(new.sum()) == sum(_sizes(out)) - sum(SIZES)
         assert out.pos[new].norm(dim=1).max() <= 1 + 1e-6
@@ -146,7 +145,7 @@ def test_add_global_and_add_local_stay_in_the_unit_ball(batch, level):
 
 
 def test_add_local_points_cluster_around_cloud_points(batch):
-    out = C.add_local(batch, 2, _gen(4))
+    out = corrupt(batch, "add_local", 2, _gen(4))
     new = out.pos[_added(out)]
     inside = new.norm(dim=1) < 0.9  # far from the inversion of points outside the ball
     nearest = torch.cdist(new[inside], batch.pos).min(dim=1).values
@@ -154,8 +153,8 @@ def test_add_local_points_cluster_around_cloud_points(batch):
 
 
 def test_jitter_magnitude(batch):
-    for level in C.LEVELS:
-        out = C.jitter(batch, level, _gen(level))
+    for level in range(5):
+        out = corrupt(batch, "jitter", level, _gen(level))
         delta = out.pos - batch.pos
         sigma = 0.01 * (level + 1)
         assert delta.std().item() == pytest.approx(sigma, rel=0.05)
@@ -163,11 +162,11 @@ def test_jitter_magnitude(batch):
 
 
 def test_gaussian_noise_is_clipped_and_uniform_noise_bounded(batch):
-    out = C.gaussian_noise(batch, 4, _gen())
+    out = corrupt(batch, "gaussian_noise", 4, _gen())
     assert out.pos.abs().max() <= 1
     inner = batch.pos.abs().max(1).values < 0.9
     assert (out.pos - batch.pos)[inner].std().item() == pytest.approx(0.03, rel=0.05)
-    out = C.uniform_noise(batch, 4, _gen())
+    out = corrupt(batch, "uniform_noise", 4, _gen())
     _assert_box_normalised(out)
 
 
@@ -181,13 +180,13 @@ def _assert_box_normalised(out: Batch) -> None:
 
 @pytest.mark.parametrize("name", ["background_noise", "impulse_noise", "upsampling", "shear"])
 def test_modelnet40_c_box_normalisation(batch, name):
-    _assert_box_normalised(C.MODELNET40_C[name](batch, 2, _gen()))
+    _assert_box_normalised(corrupt(batch, name, 2, _gen()))
 
 
 def test_scale_bounds_and_unit_sphere(batch):
-    for level in C.LEVELS:
-        out = C.scale(batch, level, _gen(level))
-        s = C.MODELNET_C_PARAMS["scale"][level]
+    for level in range(5):
+        out = corrupt(batch, "scale", level, _gen(level))
+        s = 1.6 + 0.1 * level
         for i in range(len(SIZES)):
             src, dst = batch.get_example(i).pos, out.get_example(i).pos
             assert dst.mean(0).abs().max() < 1e-5
@@ -211,8 +210,8 @@ def _euler(r: torch.Tensor) -> torch.Tensor:
 
 
 def test_rotate_is_a_bounded_rotation_of_each_cloud(batch):
-    for level in C.LEVELS:
-        out = C.rotate(batch, level, _gen(level))
+    for level in range(5):
+        out = corrupt(batch, "rotate", level, _gen(level))
         bound = math.pi / 30 * (level + 1)
         for i in range(3):
             src, dst = batch.get_example(i).pos.double(), out.get_example(i).pos.double()
@@ -223,8 +222,8 @@ def test_rotate_is_a_bounded_rotation_of_each_cloud(batch):
 
 
 def test_shear_matrix_structure(batch):
-    for level in C.LEVELS:
-        out = C.shear(batch, level, _gen(level))
+    for level in range(5):
+        out = corrupt(batch, "shear", level, _gen(level))
         c = 0.05 * (level + 1)
         for i in range(3):
             src = batch.get_example(i).pos.double()
@@ -252,7 +251,7 @@ def _is_subset_of_own_cloud(out: Batch, src: Batch) -> bool:
 
 @pytest.mark.parametrize("name", ["drop_global", "drop_local", "cutout", "density_decrease"])
 def test_dropping_keeps_a_subset_of_each_own_cloud(batch, name):
-    out = C.SUITES["all"][name](batch, 3, _gen())
+    out = corrupt(batch, name, 3, _gen())
     assert _is_subset_of_own_cloud(out, batch)
     assert torch.equal(out.y, batch.y)
 
@@ -262,7 +261,7 @@ def test_drop_local_removes_local_clusters(batch):
     one = batch.get_example(0)
     local, spread = [], []
     for seed in range(10):
-        kept = C.drop_local(one, 0, _gen(seed))
+        kept = corrupt(one, "drop_local", 0, _gen(seed))
         exact = "donot_use_mm_for_euclid_dist"
         removed = torch.cdist(one.pos, kept.pos, compute_mode=exact).min(1).values > 1e-6
         assert int(removed.sum()) == 100
@@ -273,43 +272,41 @@ def test_drop_local_removes_local_clusters(batch):
 
 
 def test_upsampling_copies_carry_their_point_attributes(batch):
-    out = C.upsampling(batch, 0, _gen())
+    out = corrupt(batch, "upsampling", 0, _gen())
     assert (out.part >= 0).all()  # copies take their source's part
 
 
 # ----------------------------------------------------------------------------- determinism
 
 
-@pytest.mark.parametrize("name", sorted(C.SUITES["all"]))
+@pytest.mark.parametrize("name", sorted(SUITES["all"]))
 def test_same_seed_same_result(batch, name):
-    fn = C.SUITES["all"][name]
-    a, b = fn(batch, 2, _gen(7)), fn(batch, 2, _gen(7))
+    a, b = corrupt(batch, name, 2, _gen(7)), corrupt(batch, name, 2, _gen(7))
     assert torch.equal(a.pos, b.pos) and torch.equal(a.batch, b.batch)
-    c = fn(batch, 2, _gen(8))
+    c = corrupt(batch, name, 2, _gen(8))
     assert c.pos.shape != a.pos.shape or not torch.equal(a.pos, c.pos)
 
 
 def test_input_is_not_modified(batch):
     before = batch.pos.clone()
-    for fn in C.SUITES["all"].values():
-        fn(batch, 4, _gen())
+    for name in SUITES["all"]:
+        corrupt(batch, name, 4, _gen())
     assert torch.equal(batch.pos, before)
 
 
 # ----------------------------------------------------------------------------- forms
 
 
-@pytest.mark.parametrize("name", sorted(C.SUITES["all"]))
+@pytest.mark.parametrize("name", sorted(SUITES["all"]))
 def test_dense_matches_batch(batch, name):
     """Padded dense input + mask gives the same clouds as the PyG batch, with the same seed."""
-    fn = C.SUITES["all"][name]
     dense = torch.zeros(3, max(SIZES), 3)
     mask = torch.zeros(3, max(SIZES), dtype=torch.bool)
     for i, n in enumerate(SIZES):
         dense[i, :n] = batch.get_example(i).pos
         mask[i, :n] = True
-    points, valid = fn(dense, 1, _gen(5), mask=mask)
-    flat = fn(batch, 1, _gen(5))
+    points, valid = corrupt(dense, name, 1, _gen(5), mask=mask)
+    flat = corrupt(batch, name, 1, _gen(5))
     assert points.shape[:2] == valid.shape and points.size(-1) == 3
     assert valid.sum(1).tolist() == _sizes(flat)
     assert torch.equal(points[valid], flat.pos)
@@ -321,46 +318,64 @@ def test_dense_matches_batch(batch, name):
 def test_dense_extra_channels_follow_and_single_cloud():
     cloud = _cloud(200, 1)
     dense = torch.cat([cloud.pos, cloud.x], dim=1)  # [N, 6]
-    out, valid = C.drop_global(dense, 0, _gen())
+    out, valid = corrupt(dense, "drop_global", 0, _gen())
     assert out.shape == (200, 6) and valid.shape == (200,) and int(valid.sum()) == 150
     kept = out[valid]
     match = torch.cdist(kept[:, :3], cloud.pos, compute_mode="donot_use_mm_for_euclid_dist")
     match = match.argmin(1)
     assert torch.equal(kept[:, 3:], cloud.x[match])
-    out, valid = C.add_global(dense.unsqueeze(0), 4, _gen())
+    out, valid = corrupt(dense.unsqueeze(0), "add_global", 4, _gen())
     assert out.shape[2] == 6 and int(valid.sum()) == 200 + round(50 * 200 / 1024)
-    single = C.rotate(cloud, 2, _gen())
+    single = corrupt(cloud, "rotate", 2, _gen())
     assert isinstance(single, Data) and single.pos.shape == (200, 3)
     assert torch.equal(single.part, cloud.part)
 
 
 def test_errors_name_the_argument(batch):
+    with pytest.raises(ValueError, match="name"):
+        corrupt(batch, "fog", 0)
     with pytest.raises(ValueError, match="level"):
-        C.jitter(batch, 5)
+        corrupt(batch, "jitter", 5)
     with pytest.raises(ValueError, match="level"):
-        C.rotate(batch, True)
+        corrupt(batch, "rotate", True)
     with pytest.raises(TypeError, match="points"):
-        C.jitter([1, 2, 3], 0)
+        corrupt([1, 2, 3], "jitter", 0)
     with pytest.raises(TypeError, match="mask"):
-        C.jitter(torch.zeros(2, 4, 3), 0, mask=torch.ones(2, 4))
+        corrupt(torch.zeros(2, 4, 3), "jitter", 0, mask=torch.ones(2, 4))
     with pytest.raises(TypeError, match="generator"):
-        C.jitter(batch, 0, generator=0)
+        corrupt(batch, "jitter", 0, generator=0)
     with pytest.raises(ValueError, match="reference_points"):
-        C.drop_local(batch, 0, reference_points=0)
+        corrupt(batch, "drop_local", 0, reference_points=0)
 
 
-def test_resolve_corruptions():
-    assert C.resolve_corruptions("modelnet-c") == C.CORRUPTIONS
-    assert list(C.resolve_corruptions("jitter, cutout")) == ["jitter", "cutout"]
-    assert len(C.resolve_corruptions("all")) == 15
-    with pytest.raises(ValueError, match="corruptions"):
-        C.resolve_corruptions("nope")
+class _Constant(torch.nn.Module):
+    """Class 0 for every cloud."""
+
+    num_classes = len(SIZES)
+
+    def forward(self, batch) -> torch.Tensor:
+        return torch.eye(len(SIZES))[:1].expand(batch.num_graphs, -1)
 
 
-@pytest.mark.parametrize("name", sorted(C.SUITES["all"]))
+def test_corruption_accuracy_resolves_suites_and_names(batch):
+    loader = [batch]
+
+    def names(spec) -> list[str]:
+        result = corruption_accuracy(_Constant(), loader, spec, levels=[0], clean=False)
+        return list(result["corruptions"])
+
+    assert names("modelnet-c") == list(CORRUPTIONS)
+    assert names("jitter, cutout") == ["jitter", "cutout"] == names(["jitter", "cutout"])
+    assert len(names("all")) == 15
+    assert names({"mine": lambda points, level, generator: points}) == ["mine"]
+    for bad in ("nope", "", []):
+        with pytest.raises(ValueError, match="corruptions"):
+            corruption_accuracy(_Constant(), loader, bad)
+
+
+@pytest.mark.parametrize("name", sorted(SUITES["all"]))
 def test_batch_of_one_equals_the_cloud(batch, name):
-    fn = C.SUITES["all"][name]
     cloud = batch.get_example(1)
-    alone = fn(cloud, 3, _gen(9))
-    batched = fn(Batch.from_data_list([cloud]), 3, _gen(9))
+    alone = corrupt(cloud, name, 3, _gen(9))
+    batched = corrupt(Batch.from_data_list([cloud]), name, 3, _gen(9))
     assert torch.equal(alone.pos, batched.pos) and torch.equal(alone.part, batched.part)

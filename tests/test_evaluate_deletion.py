@@ -11,9 +11,15 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from torch_geometric.utils import scatter
 
-from reldrop3d.evaluate import area_under_curve, deletion_curves, deletion_fractions, rank_scores
+from reldrop3d.evaluate import deletion_curves
 
-FRACTIONS = deletion_fractions()
+FRACTIONS = [round(0.05 * k, 12) for k in range(19)]
+
+
+def _area(x: list[float], y: list[float]) -> float:
+    """Trapezoid area under ``y`` over ``x``, divided by the width of ``x``."""
+    parts = [(x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(x, x[1:], y, y[1:])]
+    return sum(parts) / (x[-1] - x[0])
 
 
 class PartCounter(nn.Module):
@@ -55,21 +61,16 @@ def reversed_order(model, batch) -> torch.Tensor:
     return -perfect(model, batch)
 
 
-def test_fractions_and_area():
-    assert FRACTIONS == pytest.approx([0.05 * k for k in range(19)])
-    assert FRACTIONS[-1] == 0.9 and len(deletion_fractions(0.1, 0.5)) == 6
-    assert area_under_curve(FRACTIONS, [1.0] * 19) == pytest.approx(1.0)
-    assert area_under_curve(FRACTIONS, [1 - f for f in FRACTIONS]) == pytest.approx(0.55)
-    assert area_under_curve([0.0, 0.5, 1.0], [0.0, 1.0, 0.0]) == pytest.approx(0.5)
-    assert area_under_curve([0.3], [0.7]) == 0.7
-    with pytest.raises(ValueError, match="step"):
-        deletion_fractions(0.0)
-
-
-def test_rank_scores_are_per_cloud_ranks():
-    relevance = torch.tensor([0.5, -1.0, 3.0, 2.0, 2.0, 0.0])
-    batch = torch.tensor([0, 0, 0, 1, 1, 1])
-    assert rank_scores(relevance, batch).tolist() == [1.0, 0.0, 2.0, 1.0, 2.0, 0.0]
+def test_default_fractions_and_area():
+    """0 to 0.9 in steps of 0.05; a point-counting model's logit falls linearly, AUC 1 - 0.45."""
+    data = [Data(pos=torch.randn(100, 3), y=torch.tensor([1])) for _ in range(2)]
+    result = deletion_curves(PointCounter(), DataLoader(data), lambda m, b: b.pos[:, 0])
+    assert result["fractions"] == FRACTIONS and result["fractions"][-1] == 0.9
+    for order in ("morf", "lerf", "random"):
+        assert result["curves"][order]["logit"] == pytest.approx([100 - 100 * f for f in FRACTIONS])
+        assert result["auc"][order]["logit"] == pytest.approx(100 * (1 - 0.45))
+    one = deletion_curves(PointCounter(), DataLoader(data), "random", fractions=[0.3])
+    assert one["auc"]["morf"] == {m: c[0] for m, c in one["curves"]["morf"].items()}
 
 
 def test_perfect_relevance_gives_the_known_curves():
@@ -83,9 +84,8 @@ def test_perfect_relevance_gives_the_known_curves():
     assert result["curves"]["morf"]["accuracy"] == [float(c > 15) for c in morf]
     assert result["curves"]["lerf"]["accuracy"] == [float(c > 15) for c in lerf]
     auc = result["auc"]
-    assert auc["morf"]["accuracy"] == pytest.approx(
-        area_under_curve(FRACTIONS, [float(c > 15) for c in morf])
-    )
+    assert auc["morf"]["accuracy"] == pytest.approx(_area(FRACTIONS, [float(c > 15) for c in morf]))
+    assert auc["lerf"]["logit"] == pytest.approx(_area(FRACTIONS, lerf))
     assert auc["morf"]["accuracy"] < auc["random"]["accuracy"] < auc["lerf"]["accuracy"]
     assert auc["morf"]["logit"] < auc["random"]["logit"] < auc["lerf"]["logit"]
     assert result["fractions"] == FRACTIONS and result["num_samples"] == 6

@@ -10,15 +10,11 @@ from torch_geometric.loader import DataLoader
 
 from reldrop3d.data import SyntheticShapes
 from reldrop3d.evaluate import (
-    CORRUPTIONS,
     attribution_report,
     corruption_accuracy,
     deletion_curves,
     evaluate,
-    plot_class_accuracy_delta,
-    plot_corruption_accuracy,
-    plot_deletion_curves,
-    predict,
+    plot,
     robustness_summary,
 )
 from reldrop3d.models import PointNet
@@ -44,18 +40,23 @@ def test_evaluate_and_corruptions(trained, tmp_path):
     model, loader = trained
     clean = evaluate(model, loader)
     assert model.training  # restored
-    pred, target = predict(model, loader)
-    assert clean["oa"] == pytest.approx((pred == target).double().mean().item())
+    with torch.no_grad():
+        logits = torch.cat([model.eval()(b) for b in loader])
+        target = torch.cat([b.y for b in loader])
+    model.train()
+    assert clean["oa"] == pytest.approx((logits.argmax(1) == target).double().mean().item())
+    loss = torch.nn.functional.cross_entropy(logits, target).item()
+    assert clean["loss"] == pytest.approx(loss, rel=1e-5)
     assert clean["num_samples"] == 30 and set(clean["per_class"]) == set(loader.dataset.classes)
-    subset = {k: CORRUPTIONS[k] for k in ("drop_local", "add_global", "rotate")}
+    subset = ["drop_local", "add_global", "rotate"]
     result = corruption_accuracy(model, loader, subset, levels=[0, 4], seed=0)
     assert result["clean"]["oa"] == pytest.approx(clean["oa"])
     assert result == corruption_accuracy(model, loader, subset, levels=[0, 4], seed=0)
     summary = robustness_summary(result)
     assert set(summary["ce"]) == set(subset)
     json.dumps([clean, result, summary])
-    assert plot_corruption_accuracy({"a": result, "b": result}, tmp_path / "c.png").is_file()
-    assert plot_class_accuracy_delta(clean, clean, tmp_path / "d.png").is_file()
+    assert plot({"a": result, "b": result}, tmp_path / "c.png").is_file()
+    assert plot({"a": clean, "b": clean}, tmp_path / "d.png").is_file()
 
 
 def test_deletion_and_attribution_with_lrp(trained, tmp_path):
@@ -71,7 +72,7 @@ def test_deletion_and_attribution_with_lrp(trained, tmp_path):
         assert all(len(c["logit"]) == 3 for c in curves.values())
     assert once["curves"]["random"] == iterative["curves"]["random"]
     json.dumps([once, iterative])
-    assert plot_deletion_curves({"once": once, "iter": iterative}, tmp_path / "x.png").is_file()
+    assert plot({"once": once, "iter": iterative}, tmp_path / "x.png").is_file()
 
     data = loader.dataset
     report = attribution_report(model, loader, "lrp", energy_parts=data.class_parts)

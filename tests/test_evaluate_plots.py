@@ -5,11 +5,7 @@ from __future__ import annotations
 import pytest
 from matplotlib.image import imread
 
-from reldrop3d.evaluate import (
-    plot_class_accuracy_delta,
-    plot_corruption_accuracy,
-    plot_deletion_curves,
-)
+from reldrop3d.evaluate import MODELNET_C_DGCNN, plot, table
 
 CORRUPTION_RESULT = {
     "seed": 0,
@@ -40,39 +36,34 @@ def _is_png(path) -> bool:
 
 
 def test_plots_write_pngs(tmp_path):
-    one = plot_corruption_accuracy(CORRUPTION_RESULT, tmp_path / "a" / "corr.png")
-    two = plot_corruption_accuracy(
-        {"baseline": CORRUPTION_RESULT, "reldrop": CORRUPTION_RESULT}, tmp_path / "corr2.png"
-    )
-    curves = plot_deletion_curves(
-        {"baseline": DELETION_RESULT, "reldrop": DELETION_RESULT}, tmp_path / "del.png"
-    )
-    logit = plot_deletion_curves(DELETION_RESULT, tmp_path / "logit.png", metric="logit")
-    delta = plot_class_accuracy_delta(EVAL_A, EVAL_B, tmp_path / "delta.png")
+    one = plot(CORRUPTION_RESULT, tmp_path / "a" / "corr.png")
+    two = plot({"baseline": CORRUPTION_RESULT, "reldrop": CORRUPTION_RESULT}, tmp_path / "c2.png")
+    curves = plot({"baseline": DELETION_RESULT, "reldrop": DELETION_RESULT}, tmp_path / "del.png")
+    logit = plot(DELETION_RESULT, tmp_path / "logit.png", metric="logit")
+    delta = plot({"before": EVAL_A, "after": EVAL_B}, tmp_path / "delta.png")
     for path in (one, two, curves, logit, delta):
         assert path.is_file() and _is_png(path)
 
 
 def test_plot_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="corruptions"):
-        plot_corruption_accuracy({"run": {"oa": 1}}, tmp_path / "x.png")
+        plot({"run": {"oa": 1}}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="one kind"):
+        plot({"a": CORRUPTION_RESULT, "b": DELETION_RESULT}, tmp_path / "x.png")
     with pytest.raises(ValueError, match="metric"):
-        plot_deletion_curves(DELETION_RESULT, tmp_path / "x.png", metric="probability")
-    with pytest.raises(ValueError, match="before"):
-        plot_class_accuracy_delta({}, EVAL_B, tmp_path / "x.png")
+        plot(DELETION_RESULT, tmp_path / "x.png", metric="probability")
+    with pytest.raises(ValueError, match="two runs"):
+        plot(EVAL_A, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="attribution"):
+        plot({"overall": {"entropy": 0.5}}, tmp_path / "x.png")
+    with pytest.raises(TypeError, match="results"):
+        table([])
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_markdown_tables():
-    from reldrop3d.evaluate import (
-        MODELNET_C_DGCNN,
-        attribution_table,
-        corruption_levels_table,
-        corruption_table,
-        deletion_table,
-    )
-
     two = {"baseline": CORRUPTION_RESULT, "reldrop": CORRUPTION_RESULT}
-    text = corruption_table(two, reference=MODELNET_C_DGCNN)
+    text = table(two, reference=MODELNET_C_DGCNN)
     lines = text.splitlines()
     assert [c.strip() for c in lines[0].split("|")[1:4]] == ["corruption", "baseline", "reldrop"]
     assert [line.split("|")[1].strip() for line in lines[2:]] == [
@@ -84,8 +75,8 @@ def test_markdown_tables():
         "RmCE",
     ]
     assert "0.700" in lines[3]
-    levels = corruption_levels_table(CORRUPTION_RESULT)
+    levels = table(CORRUPTION_RESULT, levels=True)
     assert "level 1" in levels.splitlines()[0] and "0.825" in levels
-    assert deletion_table({"a": DELETION_RESULT}).count("\n") == 3  # header, rule, 2 AUC rows
+    assert table({"a": DELETION_RESULT}).count("\n") == 3  # header, rule, 2 AUC rows
     report = {"overall": {"entropy": 0.5, "part_energy": None}}
-    assert "| entropy" in attribution_table(report) and "-" in attribution_table(report)
+    assert "| entropy" in table(report) and "| -" in table(report).splitlines()[-1]

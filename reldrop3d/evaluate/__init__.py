@@ -1,118 +1,45 @@
 """Evaluation instruments: accuracy, corruption robustness, deletion curves, feature use.
 
-- :mod:`~reldrop3d.evaluate.corruptions`: the seven ModelNet-C corruptions
-  (:data:`CORRUPTIONS`) and eight mesh-free ModelNet40-C ones
-  (:data:`MODELNET40_C`), five levels each, batched on PyG batches and dense
-  tensors.
-- :mod:`~reldrop3d.evaluate.accuracy`: OA / mAcc / per-class accuracy,
-  :func:`evaluate`, :func:`corruption_accuracy`, :func:`mce`, :func:`rmce`.
-- :mod:`~reldrop3d.evaluate.deletion`: MoRF / LeRF / random point-removal
-  curves and their AUCs (:func:`deletion_curves`).
-- :mod:`~reldrop3d.evaluate.attribution`: relevance entropy, mass fractions,
-  part shares and part energy (:func:`attribution_report`).
-- :mod:`~reldrop3d.evaluate.plots`: PNG bar charts and curves.
-- :mod:`~reldrop3d.evaluate.tables`: Markdown tables, runs side by side.
+- :func:`corrupt`: the seven ModelNet-C corruptions (:data:`CORRUPTIONS`) and
+  eight mesh-free ModelNet40-C ones (``SUITES["modelnet40-c"]``), five levels
+  each, batched on PyG batches and dense tensors.
+- :func:`evaluate` (OA / mAcc / per-class accuracy, loss),
+  :func:`corruption_accuracy`, :func:`modelnet_c_accuracy` (the official files)
+  and :func:`robustness_summary` (mCE / RmCE / mOA).
+- :func:`deletion_curves`: MoRF / LeRF / random point-removal curves and
+  their AUCs.
+- :func:`attribution_report`: relevance entropy, mass fractions, part shares
+  and part energy, per class and overall.
+- :func:`table` and :func:`plot`: Markdown tables and PNG plots of these
+  results, one run or several side by side.
 
 The loader-level functions take a model and a data loader and return plain
 JSON-able dicts.
 """
 
-from reldrop3d.evaluate.accuracy import (
+from reldrop3d.evaluate._accuracy import (
     MODELNET_C_DGCNN,
-    class_accuracies,
-    confusion_matrix,
     corruption_accuracy,
-    corruption_errors,
     evaluate,
-    mce,
-    mean_class_accuracy,
-    overall_accuracy,
-    per_class_table,
-    predict,
-    relative_corruption_errors,
-    rmce,
+    modelnet_c_accuracy,
     robustness_summary,
 )
-from reldrop3d.evaluate.attribution import (
-    attribution_report,
-    mass_fraction,
-    part_energy,
-    part_shares,
-    parts_above,
-    positive_totals,
-    relevance_entropy,
-)
-from reldrop3d.evaluate.corruptions import (
-    CONSTANTS,
-    CORRUPTIONS,
-    LEVELS,
-    MODELNET40_C,
-    MODELNET40_C_PARAMS,
-    MODELNET_C_PARAMS,
-    REFERENCE_POINTS,
-    SUITES,
-    resolve_corruptions,
-)
-from reldrop3d.evaluate.deletion import (
-    ORDERS,
-    area_under_curve,
-    deletion_curves,
-    deletion_fractions,
-    rank_scores,
-)
-from reldrop3d.evaluate.plots import (
-    plot_class_accuracy_delta,
-    plot_corruption_accuracy,
-    plot_deletion_curves,
-)
-from reldrop3d.evaluate.tables import (
-    attribution_table,
-    corruption_levels_table,
-    corruption_table,
-    deletion_table,
-)
+from reldrop3d.evaluate._attribution import attribution_report
+from reldrop3d.evaluate._corruptions import CORRUPTIONS, SUITES, corrupt
+from reldrop3d.evaluate._deletion import deletion_curves
+from reldrop3d.evaluate._report import plot, table
 
 __all__ = [
-    "CONSTANTS",
     "CORRUPTIONS",
-    "LEVELS",
-    "MODELNET40_C",
-    "MODELNET40_C_PARAMS",
     "MODELNET_C_DGCNN",
-    "MODELNET_C_PARAMS",
-    "ORDERS",
-    "REFERENCE_POINTS",
     "SUITES",
-    "area_under_curve",
     "attribution_report",
-    "attribution_table",
-    "class_accuracies",
-    "confusion_matrix",
     "corruption_accuracy",
-    "corruption_errors",
-    "corruption_levels_table",
-    "corruption_table",
+    "corrupt",
     "deletion_curves",
-    "deletion_table",
-    "deletion_fractions",
     "evaluate",
-    "mass_fraction",
-    "mce",
-    "mean_class_accuracy",
-    "overall_accuracy",
-    "part_energy",
-    "part_shares",
-    "parts_above",
-    "per_class_table",
-    "plot_class_accuracy_delta",
-    "plot_corruption_accuracy",
-    "plot_deletion_curves",
-    "positive_totals",
-    "predict",
-    "rank_scores",
-    "relative_corruption_errors",
-    "relevance_entropy",
-    "resolve_corruptions",
-    "rmce",
+    "modelnet_c_accuracy",
+    "plot",
     "robustness_summary",
+    "table",
 ]

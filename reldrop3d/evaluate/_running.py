@@ -9,6 +9,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from reldrop3d.data.batching import describe
+
 
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
@@ -63,7 +65,7 @@ def base_seed(seed: int | None, generator: torch.Generator | None) -> int:
     if generator is not None:
         if not isinstance(generator, torch.Generator):
             raise TypeError(
-                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+                f"generator must be a torch.Generator or None, got {describe(generator)}"
             )
         return int(
             torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()

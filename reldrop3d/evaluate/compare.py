@@ -12,12 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reldrop3d.evaluate.plots import (
-    plot_class_accuracy_delta,
-    plot_corruption_accuracy,
-    plot_deletion_curves,
-)
-from reldrop3d.evaluate.tables import attribution_table, corruption_table, deletion_table
+from reldrop3d.evaluate import plot, table
 
 
 def _eval_of(run: Path) -> dict | None:
@@ -88,47 +83,24 @@ def compare_runs(
         runs = {k: e["corruptions"] for k, e in both.items()}
         sections.append(
             f"Corruptions (mCE / RmCE against {label_a}):\n\n"
-            + corruption_table(runs, reference=ea["corruptions"])
+            + table(runs, reference=ea["corruptions"])
         )
     if both and all("deletion" in e for e in both.values()):
-        sections.append(
-            "Point removal:\n\n" + deletion_table({k: e["deletion"] for k, e in both.items()})
-        )
+        sections.append("Point removal:\n\n" + table({k: e["deletion"] for k, e in both.items()}))
     if both and all("attribution" in e for e in both.values()):
         sections.append(
-            "Relevance spread:\n\n"
-            + attribution_table({k: e["attribution"] for k, e in both.items()})
+            "Relevance spread:\n\n" + table({k: e["attribution"] for k, e in both.items()})
         )
     result["markdown"] = "\n\n".join(sections) + "\n"
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        result["plots"] = [
-            str(
-                plot_class_accuracy_delta(
-                    {"per_class": a["per_class"]},
-                    {"per_class": b["per_class"]},
-                    out / "per_class.png",
-                    labels=(label_a, label_b),
-                )
-            )
-        ]
-        if both and all("corruptions" in e for e in both.values()):
-            result["plots"].append(
-                str(
-                    plot_corruption_accuracy(
-                        {k: e["corruptions"] for k, e in both.items()}, out / "corruptions.png"
-                    )
-                )
-            )
-        if both and all("deletion" in e for e in both.values()):
-            result["plots"].append(
-                str(
-                    plot_deletion_curves(
-                        {k: e["deletion"] for k, e in both.items()}, out / "deletion.png"
-                    )
-                )
-            )
+        per_class = {label_a: {"per_class": a["per_class"]}, label_b: {"per_class": b["per_class"]}}
+        result["plots"] = [str(plot(per_class, out / "per_class.png"))]
+        for key, name in (("corruptions", "corruptions.png"), ("deletion", "deletion.png")):
+            if both and all(key in e for e in both.values()):
+                runs = {k: e[key] for k, e in both.items()}
+                result["plots"].append(str(plot(runs, out / name)))
         (out / "compare.md").write_text(result["markdown"])
         (out / "compare.json").write_text(
             json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=2) + "\n"

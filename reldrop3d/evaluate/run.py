@@ -9,21 +9,16 @@ import torch
 from torch.utils.data import Subset
 from torch_geometric.loader import DataLoader
 
-from reldrop3d.evaluate.accuracy import (
+from reldrop3d.evaluate import (
     MODELNET_C_DGCNN,
+    attribution_report,
     corruption_accuracy,
+    deletion_curves,
     evaluate,
     modelnet_c_accuracy,
-)
-from reldrop3d.evaluate.attribution import attribution_report
-from reldrop3d.evaluate.corruptions import resolve_corruptions
-from reldrop3d.evaluate.deletion import deletion_curves
-from reldrop3d.evaluate.plots import plot_corruption_accuracy, plot_deletion_curves
-from reldrop3d.evaluate.tables import (
-    attribution_table,
-    corruption_levels_table,
-    corruption_table,
-    deletion_table,
+    plot,
+    robustness_summary,
+    table,
 )
 
 
@@ -97,43 +92,39 @@ def evaluate_checkpoint(
                 device=device,
             )
         else:
-            res = corruption_accuracy(
-                model, loader, resolve_corruptions(corruptions), seed=seed, device=device
-            )
+            res = corruption_accuracy(model, loader, corruptions, seed=seed, device=device)
         ref = reference if reference is not None else MODELNET_C_DGCNN
         result["corruptions"] = res
-        from reldrop3d.evaluate.accuracy import robustness_summary
-
         result["robustness"] = robustness_summary(res, ref)
         result["robustness"]["reference"] = (
             "given run" if reference is not None else ("ModelNet-C DGCNN (published)")
         )
         sections.append(
             "## Corruptions (accuracy)\n\n"
-            + corruption_table({label: res}, ref)
+            + table({label: res}, reference=ref)
             + "\n\n"
-            + corruption_levels_table(res)
+            + table(res, levels=True)
             + "\n"
         )
     if deletion:
         res = deletion_curves(model, loader, method, iterative=iterative, seed=seed, device=device)
         result["deletion"] = res
-        sections.append("## Point removal (AUC)\n\n" + deletion_table({label: res}) + "\n")
+        sections.append("## Point removal (AUC)\n\n" + table({label: res}) + "\n")
     if attribution:
         energy = getattr(dataset, "class_parts", None)
         res = attribution_report(
             model, loader, method, energy_parts=energy, seed=seed, device=device
         )
         result["attribution"] = res
-        sections.append("## Relevance spread\n\n" + attribution_table({label: res}) + "\n")
+        sections.append("## Relevance spread\n\n" + table({label: res}) + "\n")
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
         (out / "eval.md").write_text("\n".join(sections))
         if "corruptions" in result:
-            plot_corruption_accuracy({label: result["corruptions"]}, out / "corruptions.png")
+            plot({label: result["corruptions"]}, out / "corruptions.png")
         if "deletion" in result:
-            plot_deletion_curves({label: result["deletion"]}, out / "deletion.png")
+            plot({label: result["deletion"]}, out / "deletion.png")
     result["markdown"] = "\n".join(sections)
     return result

@@ -17,7 +17,7 @@ from reldrop3d._outputs import check_output_folder
 from reldrop3d.data.batching import select_clouds
 from reldrop3d.data.clouds import CloudSubset, labels_of, stratified_split
 from reldrop3d.drop import RandomPointDropout, RateMatchedDrop, RelDrop
-from reldrop3d.evaluate.accuracy import mean_class_accuracy, overall_accuracy, per_class_table
+from reldrop3d.evaluate import evaluate
 from reldrop3d.guidance import LOSSES, check_guidance_model, forward_with_attribution
 from reldrop3d.guidance.losses import guidance_term
 from reldrop3d.models import build
@@ -469,27 +469,13 @@ class Trainer:
             self.running["guided"] += float(has_mask.sum())
         return logits, term
 
-    @torch.no_grad()
     def evaluate(self, dataset=None) -> dict:
         """Loss, overall and mean class accuracy, per-class table on ``dataset`` (the test set)."""
         dataset = self.test_set if dataset is None else dataset
         loader = DataLoader(dataset, batch_size=self.cfg.eval_batch_size, shuffle=False)
-        self.core.eval()
-        preds, targets, loss = [], [], 0.0
-        for batch in loader:
-            batch = batch.to(self.device)
-            logits = self.core(batch)
-            y = batch.y.view(-1)
-            loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
-            preds.append(logits.argmax(-1).cpu())
-            targets.append(y.cpu())
-        pred, target = torch.cat(preds), torch.cat(targets)
-        return {
-            "loss": loss / target.numel(),
-            "oa": overall_accuracy(pred, target),
-            "macc": mean_class_accuracy(pred, target, self.num_classes),
-            "per_class": per_class_table(pred, target, self.classes),
-        }
+        return evaluate(
+            self.core, loader, self.device, num_classes=self.num_classes, names=self.classes
+        )
 
     # ------------------------------------------------------------------ loop
     def request_stop(self) -> None:

@@ -41,10 +41,10 @@ from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import to_dense_batch
 
+from reldrop3d.data.batching import to_dense
 from reldrop3d.drop import RelDrop
-from reldrop3d.evaluate._cloud_ops import rank_in_row
+from reldrop3d.evaluate._grid import rank_in_row
 from reldrop3d.evaluate._running import (
     Relevance,
     base_seed,
@@ -56,60 +56,17 @@ from reldrop3d.evaluate._running import (
     seeded,
 )
 
-__all__ = ["ORDERS", "area_under_curve", "deletion_curves", "deletion_fractions", "rank_scores"]
-
 #: Removal orders.
 ORDERS = ("morf", "lerf", "random")
 #: Quantities recorded after each step.
 METRICS = ("accuracy", "logit", "probability")
-
-
-def deletion_fractions(step: float = 0.05, stop: float = 0.9) -> list[float]:
-    """``[0, step, 2 step, ..., stop]`` (``stop`` included when it is a multiple of ``step``)."""
-    if not 0 < step <= 1 or not 0 <= stop < 1:
-        raise ValueError(
-            f"step must be in (0, 1] and stop in [0, 1), got step={step!r}, stop={stop!r}"
-        )
-    count = int(stop / step + 1e-9)
-    return [round(k * step, 12) for k in range(count + 1)]
-
-
-def area_under_curve(fractions: Sequence[float], values: Sequence[float]) -> float:
-    r"""Normalised trapezoid area of ``values`` over ``fractions``.
-
-    :math:`\frac{1}{x_K - x_0}\sum_k \frac{(x_{k+1} - x_k)(y_k + y_{k+1})}{2}`.
-
-    With a single point, its value.
-    """
-    x = torch.as_tensor(fractions, dtype=torch.float64)
-    y = torch.as_tensor(values, dtype=torch.float64)
-    if x.dim() != 1 or x.shape != y.shape or x.numel() == 0:
-        raise ValueError(
-            f"fractions and values must be 1-D of the same non-zero length, got "
-            f"{tuple(x.shape)} and {tuple(y.shape)}"
-        )
-    if x.numel() == 1:
-        return float(y[0])
-    width = x[-1] - x[0]
-    if width <= 0:
-        raise ValueError(f"fractions must increase, got {list(fractions)}")
-    return float(torch.trapezoid(y, x) / width)
-
-
-def rank_scores(relevance: Tensor, batch: Tensor | None = None) -> Tensor:
-    """Rank of each point's relevance within its cloud ``[P]`` (0 = least relevant), as float.
-
-    Distinct per cloud (ties by position), so a top-``k`` by rank has no ties.
-    """
-    if batch is None:
-        batch = torch.zeros(relevance.numel(), dtype=torch.long, device=relevance.device)
-    dense, valid = to_dense_batch(relevance.detach(), batch, fill_value=float("inf"))
-    return rank_in_row(dense)[valid].to(relevance.dtype)
+#: Removed fractions by default: 0 to 0.9 in steps of 0.05.
+FRACTIONS = tuple(round(0.05 * k, 12) for k in range(19))
 
 
 def _check_fractions(fractions: Sequence[float] | None) -> list[float]:
     if fractions is None:
-        return deletion_fractions()
+        return list(FRACTIONS)
     values = [float(f) for f in fractions]
     if (
         not values
@@ -149,8 +106,8 @@ def deletion_curves(
         loader: yields PyG batches with labels ``y``.
         method: a :func:`reldrop3d.relevance.point_relevance` method name, or a
             callable ``(model, batch) -> relevance [P]`` (higher = more relevant).
-        fractions: increasing removed fractions (default :func:`deletion_fractions`:
-            0 to 0.9 in steps of 0.05).
+        fractions: increasing removed fractions in ``[0, 1]`` (default: 0 to 0.9 in
+            steps of 0.05).
         orders: any of :data:`ORDERS`.
         iterative: recompute the relevance after each step (see the module docstring).
         target: ``None``: the label is the target class of the relevance and of
@@ -198,7 +155,7 @@ def deletion_curves(
     curves = {
         o: {m: (sums[o][:, j] / total).tolist() for j, m in enumerate(METRICS)} for o in orders
     }
-    auc = {o: {m: area_under_curve(fractions, v) for m, v in c.items()} for o, c in curves.items()}
+    auc = {o: {m: _auc(fractions, v) for m, v in c.items()} for o, c in curves.items()}
     name = method if isinstance(method, str) else getattr(method, "__name__", "custom")
     return {
         "method": name,
@@ -210,6 +167,24 @@ def deletion_curves(
         "curves": curves,
         "auc": auc,
     }
+
+
+def _auc(fractions: list[float], values: list[float]) -> float:
+    r"""Normalised trapezoid area of ``values`` over increasing ``fractions``; one point's value.
+
+    :math:`\frac{1}{x_K - x_0}\sum_k \frac{(x_{k+1} - x_k)(y_k + y_{k+1})}{2}`.
+    """
+    if len(fractions) == 1:
+        return values[0]
+    x = torch.tensor(fractions, dtype=torch.float64)
+    return float(torch.trapezoid(torch.tensor(values, dtype=torch.float64), x) / (x[-1] - x[0]))
+
+
+def _ranks(relevance: Tensor, batch) -> Tensor:
+    """Rank ``[P]`` of each point's relevance within its cloud of ``batch`` (0 = least relevant),
+    as float; distinct per cloud (ties by position), so a top-``k`` by rank has no ties."""
+    dense, valid = to_dense(batch, relevance.detach())
+    return rank_in_row(dense.masked_fill(~valid, float("inf")))[valid].to(relevance.dtype)
 
 
 def _step_metrics(logits: Tensor, label: Tensor, goal: Tensor) -> Tensor:
@@ -235,11 +210,10 @@ def _dropper(fraction: float, generator: torch.Generator) -> RelDrop:
 
 def _order_scores(order: str, relevance: Tensor | None, batch, gen: torch.Generator) -> Tensor:
     """Removal scores ``[P]``: highest first removed."""
-    b = getattr(batch, "batch", None)
     if order == "morf":
-        return rank_scores(relevance, b)
+        return _ranks(relevance, batch)
     if order == "lerf":
-        return rank_scores(-relevance, b)
+        return _ranks(-relevance, batch)
     return torch.rand(batch.pos.size(0), generator=gen, device=batch.pos.device)
 
 
@@ -268,7 +242,7 @@ def _run_iterative(model, batch, order, fractions, relevance, relevance_of, goal
             r = relevance_of(model, current, goal, gen).detach()
             r = r if order == "morf" else -r
             scores = torch.full((batch.pos.size(0),), above, device=r.device, dtype=r.dtype)
-            scores[current.deletion_index] = rank_scores(r, getattr(current, "batch", None))
+            scores[current.deletion_index] = _ranks(r, current)
             current = _dropper(f, gen)(full, scores)
         with torch.no_grad():
             yield model(current)
