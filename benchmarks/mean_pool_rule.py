@@ -124,10 +124,10 @@ def stats(t) -> dict:
 def deletion(args, model, test, rules_by_name) -> dict:
     from torch_geometric.loader import DataLoader
 
-    from reldrop3d.evaluate import deletion_curves, deletion_fractions
+    from reldrop3d.evaluate import deletion_curves
     from reldrop3d.relevance import PointLRPComposite, point_relevance
 
-    fractions = deletion_fractions(0.1, 0.9)
+    fractions = [round(0.1 * k, 1) for k in range(10)]  # 0, 0.1, ..., 0.9
     loader = DataLoader(test, batch_size=32)
     out = {}
     for seed in args.deletion_seeds:
