@@ -169,7 +169,7 @@ def evaluate_run(job: tuple) -> str:
     torch.set_num_threads(threads)
     from torch_geometric.loader import DataLoader
 
-    from reldrop3d.data import ModelNet40
+    from reldrop3d.data import ModelNet40, random_subset
     from reldrop3d.evaluate import (
         CORRUPTIONS,
         attribution_report,
@@ -177,7 +177,6 @@ def evaluate_run(job: tuple) -> str:
         deletion_curves,
         evaluate,
     )
-    from reldrop3d.evaluate.run import test_subset
     from reldrop3d.relevance import point_relevance
     from reldrop3d.train.checkpoint import load_checkpoint, model_from_checkpoint
     from reldrop3d.train.trainer import training_split
@@ -192,7 +191,7 @@ def evaluate_run(job: tuple) -> str:
     model, _ = model_from_checkpoint(out / "last.pt", device)
     reference, _ = model_from_checkpoint(root / f"none_s{seed}" / "last.pt", device)
     num_points = preset["train"]["num_points"]
-    test = test_subset(ModelNet40(data, "test", num_points=num_points), preset["test_limit"], 0)
+    test = random_subset(ModelNet40(data, "test", num_points=num_points), preset["test_limit"])
     loader = DataLoader(test, batch_size=64)
     train, _ = training_split(ModelNet40(data, "train", num_points=num_points), cfg)
 

@@ -180,7 +180,7 @@ def test_explain_writes_ply_and_png(runs, tmp_path):
 
 
 def test_demo_writes_its_report(tmp_path):
-    from reldrop3d.demo import run_demo
+    from reldrop3d.cli.demo import run_demo
 
     result = run_demo(
         tmp_path / "demo", epochs=1, num_points=96, samples_per_class=6, progress=False

@@ -417,7 +417,7 @@ def test_the_wheel_depends_on_open3d_and_not_on_torch_scatter(tmp_path):
         names = z.namelist()
     assert any(r.startswith("open3d") for r in requires)
     assert not any(r.startswith("torch-scatter") or r.startswith("torch_scatter") for r in requires)
-    assert "reldrop3d/cli.py" in names and not any(n.startswith("tests/") for n in names)
+    assert "reldrop3d/cli/__init__.py" in names and not any(n.startswith("tests/") for n in names)
 
 
 def test_training_curves_have_whole_epoch_ticks(tmp_path, monkeypatch):

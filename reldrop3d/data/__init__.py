@@ -15,7 +15,13 @@ they have parts).
 open3d is imported only when :class:`SyntheticShapes` builds its cache.
 """
 
-from reldrop3d.data.clouds import PointCloudDataset
+from reldrop3d.data.clouds import (
+    CloudSubset,
+    PointCloudDataset,
+    labels_of,
+    random_subset,
+    stratified_split,
+)
 from reldrop3d.data.modelnet import ModelNet40, ModelNetC
 from reldrop3d.data.paths import default_data_root
 from reldrop3d.data.shapenet import ShapeNetPart
@@ -31,6 +37,7 @@ from reldrop3d.data.transforms import (
 )
 
 __all__ = [
+    "CloudSubset",
     "Compose",
     "ModelNet40",
     "ModelNetC",
@@ -44,4 +51,7 @@ __all__ = [
     "ShapeNetPart",
     "SyntheticShapes",
     "default_data_root",
+    "labels_of",
+    "random_subset",
+    "stratified_split",
 ]

@@ -322,3 +322,12 @@ def stratified_split(
     chosen = torch.zeros(labels.numel(), dtype=torch.bool)
     chosen[order] = rank < quota[shuffled]
     return chosen.nonzero().view(-1), (~chosen).nonzero().view(-1)
+
+
+def random_subset(dataset: Dataset, size: int, seed: int = 0) -> Dataset:
+    """A fixed random subset of ``size`` clouds of ``dataset`` (in dataset order; the same
+    ``seed`` gives the same clouds), or ``dataset`` itself when ``size`` is 0 or not smaller."""
+    if not size or size >= len(dataset):
+        return dataset
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return CloudSubset(dataset, order[:size].sort().values)

@@ -6,10 +6,44 @@ import json
 import time
 from pathlib import Path
 
-from torch_geometric.data import Batch
-from torch_geometric.loader import DataLoader
+from reldrop3d.cli._args import UserError, check_device, count, device_name, output_folder, positive
+from reldrop3d.names import MODELS
 
 ARMS = {"none": "no point dropout", "reldrop": "RelDrop (LRP, alpha = beta = 0.5)"}
+
+
+def add(sub) -> None:
+    """The ``demo`` sub-command."""
+    p = sub.add_parser("demo", help="train without and with RelDrop on SyntheticShapes")
+    p.add_argument("--out", default="demo")
+    p.add_argument("--epochs", type=positive, default=8)
+    p.add_argument("--num-points", type=positive, default=512)
+    p.add_argument("--model", choices=MODELS, default="pointnet")
+    p.add_argument("--seed", type=count, default=0)
+    p.add_argument("--device", type=device_name, default="cpu")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    """Train without and with RelDrop on SyntheticShapes and compare them."""
+    output_folder(args.out)
+    check_device(args.device)
+    from reldrop3d.train import CheckpointError, ConfigError
+
+    try:
+        result = run_demo(
+            args.out,
+            epochs=args.epochs,
+            num_points=args.num_points,
+            model=args.model,
+            seed=args.seed,
+            device=args.device,
+        )
+    except (ConfigError, CheckpointError) as e:
+        raise UserError(f"{e} (the demo continues the runs in --out {args.out})") from None
+    print((Path(result["out"]) / "report.md").read_text())
+    print(f"wrote {result['out']}/report.md and its plots")
+    return 0
 
 
 def run_demo(
@@ -30,6 +64,9 @@ def run_demo(
     arm is not trained again. ``samples_per_class`` sizes SyntheticShapes (default: its
     own, 100 per class for training). Returns the table rows.
     """
+    from torch_geometric.data import Batch
+    from torch_geometric.loader import DataLoader
+
     from reldrop3d.data import SyntheticShapes
     from reldrop3d.evaluate import deletion_curves, evaluate, plot
     from reldrop3d.relevance import point_relevance
