@@ -140,14 +140,19 @@ def _peak_rss_mb() -> float:
 
 
 @contextmanager
-def peak_memory():
+def peak_memory(device="cpu"):
     """``with peak_memory() as mem: ...``, then ``mem["peak_mb"]``: the peak resident
     memory of this process inside the block above what it held at its start, in MB.
 
     Resets the kernel's high-water mark on entry (Linux); elsewhere the peak
     counts from the start of the process, so run each measurement in a fresh one
-    (:func:`run_child`).
+    (:func:`run_child`). On a CUDA ``device`` the memory is the device's instead:
+    ``torch.cuda.max_memory_allocated`` (its peak reset on entry) above what was
+    allocated at entry, and ``mem["cuda_max_allocated_mb"]`` the peak itself.
     """
+    if torch.device(device).type == "cuda":
+        yield from _cuda_peak(torch.device(device))
+        return
     gc.collect()
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -159,6 +164,20 @@ def peak_memory():
         yield mem
     finally:
         mem["peak_mb"] = _peak_rss_mb() - base
+
+
+def _cuda_peak(device: torch.device):
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    mem: dict[str, float] = {}
+    try:
+        yield mem
+    finally:
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device)
+        mem["peak_mb"] = (peak - base) / 2**20
+        mem["cuda_max_allocated_mb"] = peak / 2**20
 
 
 def run_child(script: str, args: list[str], timeout: float = 1800) -> dict:

@@ -5,23 +5,28 @@ when present): median time of ``point_relevance(method="lrp")`` (the fast
 path), of the zennit reference, and of one plain training step (the
 trainer's, as in ``benchmarks/step_cost.py``: augmentation, forward, loss,
 backward, Adam step), and the peak memory of each, every measurement in a
-fresh process. Targets (issue 3):
+fresh process. With ``--device cuda`` the same on a GPU, the peak memory being
+the device's (``torch.cuda.max_memory_allocated``). Targets (issue 3):
 relevance / step <= 1.0 for every model; PointNet++ MSG with normals at
 32 x 1024 within 1/20 of the published pipeline's 66 s and under 4 GB.
 
     python benchmarks/relevance_speed.py [--quick] [--models pointnet dgcnn ...]
+    python benchmarks/relevance_speed.py --device cuda --out benchmarks/results/gpu
 
-Writes benchmarks/results/relevance_speed.json and .png.
+Writes benchmarks/results/relevance_speed.json and .png (``relevance_speed_cuda``
+with ``--device cuda``; ``--out`` another folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
 from common import (
+    RESULTS,
     benchmark_clouds,
     figure,
     median_seconds,
@@ -34,9 +39,18 @@ from common import (
 PUBLISHED = {"seconds": 66.0, "gb": 16.0}  # dense PointNet++ MSG + zennit, 32 x 1024 with normals
 
 
-def child(model_name: str, what: str, batch_size: int, points: int, normals: bool, repeats: int):
-    """One measurement in this (fresh) process: the trainer's plain step on ``repeats + 1``
-    batches (the first warms up), or a relevance pass ``repeats`` times on the first batch."""
+def child(
+    model_name: str,
+    what: str,
+    batch_size: int,
+    points: int,
+    normals: bool,
+    repeats: int,
+    device: str = "cpu",
+):
+    """One measurement in this (fresh) process on ``device``: the trainer's plain step on
+    ``repeats + 1`` batches (the first warms up), or a relevance pass ``repeats`` times on
+    the first batch."""
     import torch
     from torch_geometric.data import Batch
 
@@ -48,21 +62,22 @@ def child(model_name: str, what: str, batch_size: int, points: int, normals: boo
     with tempfile.TemporaryDirectory() as tmp:
         if what == "step":
             trainer, batches, epoch = step_trainer(
-                model_name, "plain", clouds, batch_size, tmp, use_normals=normals
+                model_name, "plain", clouds, batch_size, tmp, device, use_normals=normals
             )
-            with peak_memory() as mem:
+            with peak_memory(device) as mem:
                 seconds = time_steps(trainer, batches, epoch)["step"]
         else:
             torch.manual_seed(0)
             model = models.build(model_name, clouds.num_classes, in_channels=3 if normals else 0)
-            batch = Batch.from_data_list(clouds[:batch_size])
+            model = model.to(device)
+            batch = Batch.from_data_list(clouds[:batch_size]).to(device)
             explain = {
                 "lrp": lambda: point_relevance(model, batch),
                 "zennit": lambda: point_relevance(model, batch, fast=False),
                 "lrp_chunk8": lambda: point_relevance(model, batch, max_clouds=8),
             }[what]
-            with peak_memory() as mem:
-                seconds = median_seconds(explain, repeats)
+            with peak_memory(device) as mem:
+                seconds = median_seconds(explain, repeats, device=device)
     print(json.dumps({"seconds": seconds, "peak_mb": mem["peak_mb"], "source": source}))
 
 
@@ -78,12 +93,19 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-zennit", action="store_true", help="skip the (slow) zennit reference")
     p.add_argument("--quick", action="store_true", help="8 x 256 points, 1 repeat: a smoke run")
-    p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder for JSON and PNG")
+    p.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        name, what, b, n, normals, r = args.child
-        child(name, what, int(b), int(n), normals == "1", int(r))
+        name, what, b, n, normals, r, device = args.child
+        child(name, what, int(b), int(n), normals == "1", int(r), device)
         return
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            sys.exit("relevance_speed.py: error: --device cuda: no CUDA device here")
     if args.quick:
         args.batch_size, args.points, args.repeats = 8, 256, 1
 
@@ -108,6 +130,7 @@ def main() -> None:
                     str(args.points),
                     "1" if normals else "0",
                     str(args.repeats),
+                    args.device,
                 ],
             )
             row[what] = r
@@ -140,6 +163,7 @@ def main() -> None:
         met["msg_memory"] = msg["lrp"]["peak_mb"] / 1024 < 4.0
         met["msg_memory_in_chunks_of_8"] = msg["lrp_chunk8"]["peak_mb"] / 1024 < 4.0
     out = {
+        **({} if args.device == "cpu" else {"device": args.device}),
         "batch_size": args.batch_size,
         "points": args.points,
         "repeats": args.repeats,
@@ -149,11 +173,13 @@ def main() -> None:
         "targets_met": met,
     }
     print(f"targets met: {met}")
-    stem = "relevance_speed" + ("_quick" if args.quick else "")
-    write_result(stem, out, plot=lambda path: plot(rows, path))
+    stem = "relevance_speed" + ("" if args.device == "cpu" else f"_{args.device}")
+    stem += "_quick" if args.quick else ""
+    where = f"{args.batch_size} x {args.points} points, {args.device.upper()}"
+    write_result(stem, out, args.out, plot=lambda path: plot(rows, path, where))
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, where: str = "32 x 1024 points, CPU") -> None:
     labels = [r["model"] + (" +n" if r["normals"] else "") for r in rows]
     keys = [k for k in ("lrp", "zennit") if all(k in r for r in rows)]
     fig, ax = figure(figsize=(7, 3.5))
@@ -168,7 +194,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="one training step")
     ax.set_xticks([j + width * (len(keys) - 1) / 2 for j in range(len(rows))], labels)
     ax.set_ylabel("time / plain training step")
-    ax.set_title("Relevance pass cost (32 x 1024 points, CPU)")
+    ax.set_title(f"Relevance pass cost ({where})")
     ax.set_ylim(0, 2.4)
     ax.legend(loc="upper center", ncol=3, fontsize=8)
     save_figure(fig, path)
