@@ -35,6 +35,9 @@ Presets:
   cpu      the earlier 7-epoch study (PointNet, 512 points, 2 seeds, a 512-cloud
            test subset): too short for a regulariser to matter; kept as what it is.
   paper    the published schedule (PointNet++ SSG, 1,024 points, 100 epochs), for a GPU.
+  gpu-full lowdata's training settings on the whole training split (10% still held out
+           for validation), none and reldrop, one seed, 20 epochs: the study part of
+           benchmarks/gpu.sh (minutes on one GPU); writes to benchmarks/results/gpu/.
   quick    a smoke run of the whole pipeline (minutes): not a result.
 
 Every arm and seed is a run folder under --runs (training resumes from its
@@ -44,7 +47,8 @@ stopped and continued in several sittings. ``--stage train`` only trains,
 
     python benchmarks/modelnet40_study.py --preset lowdata [--jobs 2] [--stage train|report|all]
 
-Writes benchmarks/results/modelnet40_<preset>.json, .md and PNG plots.
+Writes benchmarks/results/modelnet40_<preset>.json, .md and PNG plots (a preset with a
+``results`` key: in that subfolder; ``--results`` another folder).
 """
 
 from __future__ import annotations
@@ -105,6 +109,25 @@ PRESETS = {
         "arms": ["none", "random", "reldrop", "reldrop-zero", "reldrop-rate"],
         "test_limit": 0,
         "cut": "none",
+    },
+    "gpu-full": {
+        "train": {
+            "model": "pointnet",
+            "num_points": 512,
+            "epochs": 20,
+            "scheduler": "cosine",
+            "train_fraction": 1.0,
+            "val_fraction": 0.1,
+            "test_every": 0,
+        },
+        "seeds": [0],
+        "arms": ["none", "reldrop"],
+        "test_limit": 0,
+        "results": "gpu",
+        "cut": "lowdata's training settings (PointNet, 512 points, batch 32, Adam 1e-3, "
+        "weight decay 1e-4, cosine to zero) on the whole training split (10% held out for "
+        "validation); 20 epochs instead of the CPU study's 150, to fit benchmarks/gpu.sh's "
+        "10 minutes on one GPU; one seed, so no interval",
     },
     "quick": {
         "train": {
@@ -528,8 +551,11 @@ def main() -> None:
     p.add_argument("--seeds", help="comma-separated subset of the preset's seeds")
     p.add_argument("--runs", default=str(Path(__file__).resolve().parent / "runs"),
                    help="folder of the resumable runs")
+    p.add_argument("--results", type=Path, help="folder of the report (default "
+                   "benchmarks/results, or the preset's subfolder of it)")
     args = p.parse_args()
     preset = PRESETS[args.preset]
+    results_dir = args.results or RESULTS / preset.get("results", "")
     arms = args.arms.split(",") if args.arms else preset["arms"]
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else preset["seeds"]
     unknown = [a for a in arms if a not in ARMS]
@@ -585,10 +611,10 @@ def main() -> None:
                         for (a, s), r in results.items()},
                "none_histories": {s: results[("none", s)]["history"] for s in seeds}}
     name = f"modelnet40_{args.preset}"
-    path = write_json(name, payload)
+    path = write_json(name, payload, results_dir)
     md = markdown(summary, changes, conv, meta)
     path.with_suffix(".md").write_text(md)
-    pngs = plots(results, summary, changes, seeds, RESULTS / name)
+    pngs = plots(results, summary, changes, seeds, results_dir / name)
     print(md)
     print(f"wrote {path}, {path.with_suffix('.md')} and {', '.join(p.name for p in pngs)}")
 
