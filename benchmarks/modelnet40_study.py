@@ -278,10 +278,9 @@ def paired(a: list[float], b: list[float], higher_is_better: bool = True) -> dic
     mean = statistics.fmean(diffs)
     sd = statistics.stdev(diffs) if n > 1 else 0.0
     t = T95.get(n - 1) or T95[max(k for k in T95 if k <= max(n - 1, 1))]
-    half = t * sd / math.sqrt(n) if n > 1 else math.inf
+    ci = [mean - t * sd / math.sqrt(n), mean + t * sd / math.sqrt(n)] if n > 1 else None
     wins = sum((d > 0) if higher_is_better else (d < 0) for d in diffs)
-    return {"mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": n, "wins": wins,
-            "diffs": diffs}
+    return {"mean": mean, "sd": sd, "ci95": ci, "n": n, "wins": wins, "diffs": diffs}
 
 
 def measures(r: dict, ref: dict) -> dict:
@@ -349,7 +348,7 @@ def per_class_changes(results: dict, arms: list[str], seeds: list[int]) -> dict:
                 continue
             p = paired(a, b)
             count = results[("none", seeds[0])]["clean"]["per_class"][name]["count"]
-            beyond = p["n"] > 1 and (p["ci95"][0] > 0 or p["ci95"][1] < 0)
+            beyond = p["ci95"] is not None and (p["ci95"][0] > 0 or p["ci95"][1] < 0)
             rows.append({"class": name, "count": count, "delta": p["mean"], "sd": p["sd"],
                          "ci95": p["ci95"], "beyond_noise": beyond})
         out[arm] = sorted(rows, key=lambda r: r["delta"])
@@ -392,6 +391,8 @@ def fmt(x: dict, digits: int = 3) -> str:
 def fmt_paired(p: dict, digits: int = 3) -> str:
     if p.get("mean") is None:
         return "n/a"
+    if p["ci95"] is None:  # one seed: no interval
+        return f"{p['mean']:+.{digits}f}, {p['wins']}/{p['n']}"
     lo, hi = p["ci95"]
     return f"{p['mean']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}], {p['wins']}/{p['n']}"
 
@@ -506,9 +507,10 @@ def plots(results: dict, summary: dict, changes: dict, seeds: list[int], stem: P
     rows = changes.get("reldrop", [])
     if rows:
         fig, ax = plt.subplots(figsize=(11, 3.8))
+        with_ci = all(r["ci95"] is not None for r in rows)
         ax.bar(range(len(rows)), [r["delta"] for r in rows],
                yerr=[[r["delta"] - r["ci95"][0] for r in rows],
-                     [r["ci95"][1] - r["delta"] for r in rows]],
+                     [r["ci95"][1] - r["delta"] for r in rows]] if with_ci else None,
                color=["C3" if r["delta"] < 0 else "C2" for r in rows], capsize=1.5)
         ax.set_xticks(range(len(rows)), [r["class"] + ("*" if r["beyond_noise"] else "")
                                          for r in rows], rotation=90, fontsize=7)
@@ -573,10 +575,15 @@ def main() -> None:
     started = time.perf_counter()
     # seed-major: the none run of a seed (the reference of its evaluation) comes first
     jobs = [(preset, a, s, root, args.device, data, threads) for s in seeds for a in arms]
-    print(f"training {len(jobs)} runs in {root}", flush=True)
-    run_jobs(train_run, jobs, args.jobs)
+    if args.stage != "report":
+        print(f"training {len(jobs)} runs in {root}", flush=True)
+        run_jobs(train_run, jobs, args.jobs)
     if args.stage == "train":
         return
+    untrained = [f"{a}_s{s}" for s in seeds for a in arms
+                 if not (root / f"{a}_s{s}" / "last.pt").is_file()]
+    if untrained:
+        sys.exit(f"--stage report: not trained yet: {', '.join(untrained)}")
     print("evaluating", flush=True)
     run_jobs(evaluate_run, jobs, args.jobs)
     results = {(a, s): json.loads((root / f"{a}_s{s}" / "study_eval.json").read_text())
