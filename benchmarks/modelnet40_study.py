@@ -580,8 +580,13 @@ def main() -> None:
         run_jobs(train_run, jobs, args.jobs)
     if args.stage == "train":
         return
-    untrained = [f"{a}_s{s}" for s in seeds for a in arms
-                 if not (root / f"{a}_s{s}" / "last.pt").is_file()]
+    from reldrop3d.train.checkpoint import load_checkpoint
+
+    def trained(run: Path) -> bool:
+        last = run / "last.pt"
+        return last.is_file() and load_checkpoint(last)["epoch"] >= preset["train"]["epochs"]
+
+    untrained = [f"{a}_s{s}" for s in seeds for a in arms if not trained(root / f"{a}_s{s}")]
     if untrained:
         sys.exit(f"--stage report: not trained yet: {', '.join(untrained)}")
     print("evaluating", flush=True)
