@@ -16,12 +16,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.aggr import Aggregation
 
-from reldrop3d.ops.segment import segment_csr
-
-
-def index_to_ptr(index: Tensor, size: int) -> Tensor:
-    """Sorted ``index [E]`` with values in ``[0, size)`` -> CSR pointer ``[size + 1]``."""
-    return torch._convert_indices_from_coo_to_csr(index, size)
+from reldrop3d.ops.segment import index_to_ptr, segment_csr
 
 
 def global_max_pool(x: Tensor, batch: Tensor, size: int) -> Tensor:
@@ -36,7 +31,7 @@ def global_mean_pool(x: Tensor, batch: Tensor, size: int) -> Tensor:
     ``segment_csr``'s mean cannot be differentiated again, and explanation
     guidance differentiates the input gradient with respect to the weights.
     """
-    count = torch.bincount(batch, minlength=size).clamp_(min=1).to(x.dtype)
+    count = index_to_ptr(batch, size).diff().clamp_(min=1).to(x.dtype)
     return x.new_zeros(size, x.size(1)).index_add(0, batch, x) / count.unsqueeze(1)
 
 
