@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from reldrop3d import models
+from reldrop3d import models, names
 from tests._clouds import uneven_batch
 
 # small but real: clouds big enough for the PointNet++ neighbourhoods
-NAMES = ["pointnet", "pointnet2", "pointnet2-msg", "dgcnn"]
+NAMES = list(names.MODELS)
 
 
 def small(name: str, num_classes: int = 4, **kw):
@@ -97,7 +97,10 @@ def test_pointnet_tnet_option():
     assert m.aux_loss.ndim == 0 and float(m.aux_loss.detach()) >= 0
 
 
-def test_build_rejects_unknown_names_and_bad_arguments():
+def test_build_knows_every_model_name_and_rejects_others():
+    assert tuple(models._BUILDERS) == names.MODELS  # the names the CLI and configs offer
+    for name in names.MODELS:
+        assert repr(small(name)).startswith(type(small(name)).__name__ + "(num_classes=4, ")
     with pytest.raises(ValueError, match="model name must be one of .* got 'resnet'"):
         models.build("resnet", 10)
     with pytest.raises(ValueError, match="num_classes must be an int >= 2, got 1"):
