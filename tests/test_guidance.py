@@ -278,7 +278,7 @@ def test_lrp_relevance_follows_the_seed_and_refuses_rules_without_a_closed_form(
         )
     rules = rule_map(model)
     rules.rules["head.lins.0"] = AlphaBeta()
-    with pytest.raises(NotImplementedError, match="closed forms.*AlphaBeta"):
+    with pytest.raises(ValueError, match="closed forms.*AlphaBeta"):
         lrp_relevance(model, batch, rules=rules)
     with pytest.raises(KeyError, match="names modules the model does not have: \\['nope'\\]"):
         lrp_relevance(model, batch, rules=RuleMap(rules={"nope": Pass()}))
@@ -286,18 +286,18 @@ def test_lrp_relevance_follows_the_seed_and_refuses_rules_without_a_closed_form(
         lrp_relevance(model, batch, seed="two")
 
 
-def test_as_built_lrp_is_not_differentiable_in_the_parameters():
-    """Why guidance has its own LRP: the canonizers swap in detached weight copies, so
-    point_relevance(lrp, create_graph=True) has no path to the merged layers' weights."""
+def test_lrp_with_create_graph_reaches_the_merged_layers_weights():
+    """The canonizers put weights that are functions of the parameters in place and the rules
+    read the activations of a first, rule-free pass; zennit's hooks (frozen copies) refuse."""
     torch.manual_seed(0)
     batch = clouds()
     model = trained_statistics(build("pointnet", 4), batch)
     a = point_relevance(model, batch, method="lrp", create_graph=True)
-    weight = model.local1.lins[1].weight
-    (g,) = torch.autograd.grad(a.clamp(min=0).sum(), weight, allow_unused=True)
-    assert g is None
-    (g,) = torch.autograd.grad(lrp_relevance(model, batch).clamp(min=0).sum(), weight)
+    torch.testing.assert_close(a, lrp_relevance(model, batch))
+    (g,) = torch.autograd.grad(a.clamp(min=0).sum(), model.local1.lins[1].weight)
     assert g.abs().sum() > 0
+    with pytest.raises(ValueError, match="create_graph=True need a PointLRPComposite"):
+        point_relevance(model, batch, method="lrp", fast=False, create_graph=True)
 
 
 def test_train_mode_attribution_comes_from_the_training_forward():
