@@ -7,27 +7,11 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from reldrop3d import models, names
-from tests._clouds import uneven_batch
+from tests._clouds import small_model as small
+from tests._clouds import uneven_batch, warm_bn
 
 # small but real: clouds big enough for the PointNet++ neighbourhoods
 NAMES = list(names.MODELS)
-
-
-def small(name: str, num_classes: int = 4, **kw):
-    torch.manual_seed(0)
-    if name == "dgcnn":
-        kw.setdefault("k", 8)
-        kw.setdefault("emb_dims", 64)
-    return models.build(name, num_classes, **kw)
-
-
-def warm_bn(model, batch):
-    """Give BatchNorm non-trivial running statistics, then switch to eval."""
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(batch)
-    return model.eval()
 
 
 @pytest.mark.parametrize("name", NAMES)
