@@ -1,13 +1,11 @@
 """Max and mean reductions over contiguous segments (clouds, or the edges of one centre).
 
-PyG's default CPU path for ``max`` (``scatter_reduce(..., "amax")``) spends
-most of a PointNet step in its backward; ``torch_scatter.segment_csr`` over a
-CSR pointer is 3-4x faster forward plus backward on this CPU (measured:
-0.12 s against 0.51 s for ``[32768, 1024]`` into 32 clouds). It requires the
-index to be sorted, which holds for PyG batch vectors and for the edges that
-:mod:`reldrop3d.ops` returns (ordered by centre). Its backward sends the
-gradient of a maximum to one arg-max element (ties are not split), which
-conserves relevance.
+The max goes through ``torch_scatter.segment_csr`` over a CSR pointer, several
+times faster than PyG's default CPU path (``scatter_reduce(..., "amax")``,
+whose backward dominated a PointNet step). It requires the index to be sorted,
+which holds for PyG batch vectors and for the edges that :mod:`reldrop3d.ops`
+returns (ordered by centre). Its backward sends the gradient of a maximum to
+one arg-max element (ties are not split), which conserves relevance.
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@ place, and the CSR pointer it takes.
 
 torch-scatter compiles against the installed torch, so ``pip install reldrop3d``
 cannot pull it in; without it, importing this module fails with the command
-that installs it. ``segment_csr`` is 3-4x faster than ``scatter_reduce`` for
-the max pools of the models.
+that installs it.
 """
 
 import torch
