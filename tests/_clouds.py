@@ -1,4 +1,4 @@
-"""Small random batches shared by the tests."""
+"""Small random batches and small models shared by the tests."""
 
 from __future__ import annotations
 
@@ -20,3 +20,24 @@ def uneven_batch(
             d.x = torch.randn(n, features, generator=g)
         clouds.append(d)
     return Batch.from_data_list(clouds)
+
+
+def small_model(name: str, num_classes: int = 4, **kw) -> torch.nn.Module:
+    """``models.build(name)`` after ``torch.manual_seed(0)``, DGCNN with ``k=8``, 64 dims."""
+    from reldrop3d import models
+
+    torch.manual_seed(0)
+    if name == "dgcnn":
+        kw.setdefault("k", 8)
+        kw.setdefault("emb_dims", 64)
+    return models.build(name, num_classes, **kw)
+
+
+def warm_bn(model: torch.nn.Module, batch) -> torch.nn.Module:
+    """Give the batch norms non-trivial running statistics (three train-mode forwards), then
+    switch to eval mode."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(batch)
+    return model.eval()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from reldrop3d.data import default_data_root
 
@@ -22,3 +23,12 @@ def modelnet40_root(data_root: Path) -> Path:
     if not (root / "train.h5").is_file():
         pytest.skip(f"real ModelNet40 not found at {root}; set RELDROP3D_DATA")
     return root
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one thread is faster than two on the shared 2-core CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -26,15 +26,9 @@ from reldrop3d.models import build
 from reldrop3d.relevance import PointLRPComposite, point_relevance, rule_map
 from reldrop3d.train import ConfigError, TrainConfig, Trainer
 from reldrop3d.train.trainer import annotated_clouds
+from tests._clouds import warm_bn
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tensors are small: one thread is faster than two on the shared 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- losses
@@ -164,15 +158,6 @@ def clouds(dtype=torch.float32, n=32, num=3, seed=0):
     return Batch.from_data_list(data)
 
 
-def trained_statistics(model, batch):
-    """Leave the batch norms with non-trivial running statistics, then eval mode."""
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(batch)
-    return model.eval()
-
-
 def test_supported_methods():
     assert GUIDANCE_METHODS == ("input_x_gradient", "gradient", "lrp")
     model, batch = build("pointnet", 4), clouds()
@@ -190,7 +175,7 @@ def test_eval_mode_attribution_is_point_relevance(method, name, normals):
     batch = clouds()
     if normals:
         batch.x = torch.randn(batch.num_nodes, 3)
-    model = trained_statistics(build(name, 4, in_channels=3 if normals else 0), batch)
+    model = warm_bn(build(name, 4, in_channels=3 if normals else 0), batch)
     logits, a = forward_with_attribution(model, batch, method)
     with torch.no_grad():
         assert torch.allclose(logits, model(batch))
@@ -228,7 +213,7 @@ def test_guidance_gradient_matches_finite_differences(method, model_name):
     torch.manual_seed(0)
     batch = clouds(torch.float64, n=24)
     kw = {"k": 6, "emb_dims": 32} if model_name == "dgcnn" else {}
-    model = trained_statistics(build(model_name, 4, **kw).double(), batch)
+    model = warm_bn(build(model_name, 4, **kw).double(), batch)
     mask = torch.arange(batch.num_nodes) % 3 != 0
     rules = rule_map(model, epsilon=0.05)
 
@@ -269,7 +254,7 @@ def test_lrp_relevance_follows_the_seed_and_refuses_rules_without_a_closed_form(
 
     torch.manual_seed(0)
     batch = clouds()
-    model = trained_statistics(build("dgcnn", 4, k=6, emb_dims=32), batch)
+    model = warm_bn(build("dgcnn", 4, k=6, emb_dims=32), batch)
     for seed in ("one", "logit"):
         expected = point_relevance(model, batch, seed=seed)
         got = lrp_relevance(model, batch, seed=seed, create_graph=False)
@@ -278,7 +263,7 @@ def test_lrp_relevance_follows_the_seed_and_refuses_rules_without_a_closed_form(
         )
     rules = rule_map(model)
     rules.rules["head.lins.0"] = AlphaBeta()
-    with pytest.raises(NotImplementedError, match="closed forms.*AlphaBeta"):
+    with pytest.raises(ValueError, match="closed forms.*AlphaBeta"):
         lrp_relevance(model, batch, rules=rules)
     with pytest.raises(KeyError, match="names modules the model does not have: \\['nope'\\]"):
         lrp_relevance(model, batch, rules=RuleMap(rules={"nope": Pass()}))
@@ -286,18 +271,18 @@ def test_lrp_relevance_follows_the_seed_and_refuses_rules_without_a_closed_form(
         lrp_relevance(model, batch, seed="two")
 
 
-def test_as_built_lrp_is_not_differentiable_in_the_parameters():
-    """Why guidance has its own LRP: the canonizers swap in detached weight copies, so
-    point_relevance(lrp, create_graph=True) has no path to the merged layers' weights."""
+def test_lrp_with_create_graph_reaches_the_merged_layers_weights():
+    """The canonizers put weights that are functions of the parameters in place and the rules
+    read the activations of a first, rule-free pass; zennit's hooks (frozen copies) refuse."""
     torch.manual_seed(0)
     batch = clouds()
-    model = trained_statistics(build("pointnet", 4), batch)
+    model = warm_bn(build("pointnet", 4), batch)
     a = point_relevance(model, batch, method="lrp", create_graph=True)
-    weight = model.local1.lins[1].weight
-    (g,) = torch.autograd.grad(a.clamp(min=0).sum(), weight, allow_unused=True)
-    assert g is None
-    (g,) = torch.autograd.grad(lrp_relevance(model, batch).clamp(min=0).sum(), weight)
+    torch.testing.assert_close(a, lrp_relevance(model, batch))
+    (g,) = torch.autograd.grad(a.clamp(min=0).sum(), model.local1.lins[1].weight)
     assert g.abs().sum() > 0
+    with pytest.raises(ValueError, match="create_graph=True need a PointLRPComposite"):
+        point_relevance(model, batch, method="lrp", fast=False, create_graph=True)
 
 
 def test_train_mode_attribution_comes_from_the_training_forward():
@@ -318,7 +303,7 @@ def test_train_mode_attribution_comes_from_the_training_forward():
 def test_weight_leaves_clouds_out_of_the_attribution():
     torch.manual_seed(0)
     batch = clouds()
-    model = trained_statistics(build("pointnet", 4), batch)
+    model = warm_bn(build("pointnet", 4), batch)
     weight = torch.tensor([True, False, True])
     _, a = forward_with_attribution(model, batch, "input_x_gradient", weight=weight)
     assert (a[batch.batch == 1] == 0).all() and (a[batch.batch != 1] != 0).any()

@@ -6,28 +6,12 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from reldrop3d import models
-from tests._clouds import uneven_batch
+from reldrop3d import models, names
+from tests._clouds import small_model as small
+from tests._clouds import uneven_batch, warm_bn
 
 # small but real: clouds big enough for the PointNet++ neighbourhoods
-NAMES = ["pointnet", "pointnet2", "pointnet2-msg", "dgcnn"]
-
-
-def small(name: str, num_classes: int = 4, **kw):
-    torch.manual_seed(0)
-    if name == "dgcnn":
-        kw.setdefault("k", 8)
-        kw.setdefault("emb_dims", 64)
-    return models.build(name, num_classes, **kw)
-
-
-def warm_bn(model, batch):
-    """Give BatchNorm non-trivial running statistics, then switch to eval."""
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(batch)
-    return model.eval()
+NAMES = list(names.MODELS)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -97,7 +81,10 @@ def test_pointnet_tnet_option():
     assert m.aux_loss.ndim == 0 and float(m.aux_loss.detach()) >= 0
 
 
-def test_build_rejects_unknown_names_and_bad_arguments():
+def test_build_knows_every_model_name_and_rejects_others():
+    assert tuple(models._BUILDERS) == names.MODELS  # the names the CLI and configs offer
+    for name in names.MODELS:
+        assert repr(small(name)).startswith(type(small(name)).__name__ + "(num_classes=4, ")
     with pytest.raises(ValueError, match="model name must be one of .* got 'resnet'"):
         models.build("resnet", 10)
     with pytest.raises(ValueError, match="num_classes must be an int >= 2, got 1"):

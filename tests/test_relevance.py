@@ -8,7 +8,7 @@ from torch_geometric.data import Batch
 from zennit.composites import EpsilonPlusFlat
 from zennit.core import Hook
 
-from reldrop3d import models
+from reldrop3d import names
 from reldrop3d.models import GlobalMeanPool
 from reldrop3d.relevance import (
     METHODS,
@@ -22,17 +22,10 @@ from reldrop3d.relevance import (
     rule_map,
 )
 from reldrop3d.relevance.rulemaps import RULE_MAPS
+from tests._clouds import small_model as small
 from tests._clouds import uneven_batch
 
-NAMES = ["pointnet", "pointnet2", "pointnet2-msg", "dgcnn"]
-
-
-def small(name: str, num_classes: int = 4, **kw):
-    torch.manual_seed(0)
-    if name == "dgcnn":
-        kw.setdefault("k", 8)
-        kw.setdefault("emb_dims", 64)
-    return models.build(name, num_classes, **kw)
+NAMES = list(names.MODELS)
 
 
 def realistic(model):

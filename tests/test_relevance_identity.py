@@ -31,6 +31,8 @@ from reldrop3d.relevance import (
 from reldrop3d.relevance import rulemaps as rulemaps_module
 from reldrop3d.relevance.identity import without_biases
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TOL = 1e-6  # measured gaps (float64, epsilon 1e-12): 4e-8 at most; without a mean-pool rule 1.3
 
 
@@ -61,15 +63,6 @@ def max_mean_map(model: MaxMeanNet, first_rule: str, epsilon: float) -> RuleMap:
     m.rules["mean_pool"] = PoolNorm(epsilon)
     m.add_mlp("head", model.head, Epsilon(epsilon), epsilon)
     return m
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one thread is faster than two on the shared 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", autouse=True)

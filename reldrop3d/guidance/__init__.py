@@ -10,38 +10,28 @@ and a per-cloud loss ``L(A, M)``, the training loss is
 over the clouds :math:`\mathcal{M}` of the batch whose mask is available
 (the others contribute the cross-entropy only).
 
-- :mod:`.losses`: :func:`energy`, :func:`rrr`, :func:`cyborg` (each ``[num_graphs]``),
-  :func:`guidance_term`, :func:`guided_loss`.
+- :mod:`.losses`: :func:`energy`, :func:`rrr`, :func:`cyborg` (each ``[num_graphs]``,
+  by name in :data:`LOSSES`), :func:`guidance_term`, :func:`guided_loss`.
 - :mod:`.attribution`: :func:`forward_with_attribution` (logits and attribution
-  from one training forward), :func:`gradient_attribution`;
-  :data:`GUIDANCE_METHODS` = input_x_gradient, gradient, lrp.
-- :mod:`.lrp`: :func:`lrp_relevance`, LRP relevance differentiable in the
-  parameters.
-
-``reldrop3d train --guidance energy|rrr|cyborg --guidance-lambda L
---guidance-method input_x_gradient --guidance-fraction F`` trains with it
-(data with masks: ``--data synthetic-decoy``).
+  from one training forward), :func:`lrp_relevance` (LRP differentiable in the
+  parameters), :func:`check_guidance_model`.
 """
 
 from reldrop3d.guidance.attribution import (
-    GUIDANCE_METHODS,
-    GUIDANCE_MODELS,
     check_guidance_model,
     forward_with_attribution,
-    gradient_attribution,
+    lrp_relevance,
 )
 from reldrop3d.guidance.losses import LOSSES, cyborg, energy, guidance_term, guided_loss, rrr
-from reldrop3d.guidance.lrp import lrp_relevance
+from reldrop3d.names import GUIDANCE_METHODS
 
 __all__ = [
     "GUIDANCE_METHODS",
-    "GUIDANCE_MODELS",
     "LOSSES",
     "check_guidance_model",
     "cyborg",
     "energy",
     "forward_with_attribution",
-    "gradient_attribution",
     "guidance_term",
     "guided_loss",
     "lrp_relevance",

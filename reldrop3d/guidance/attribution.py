@@ -2,68 +2,46 @@ r"""Attributions that are differentiable with respect to the parameters, for gui
 
 A guidance loss :math:`L(A(\theta))` needs :math:`\partial L / \partial \theta`
 through the attribution :math:`A`, itself a derivative of the model: a
-second (double) backward pass. Supported methods (:data:`GUIDANCE_METHODS`):
+second (double) backward pass. Methods (:data:`GUIDANCE_METHODS`):
 
 - ``"input_x_gradient"``: :math:`A_p = \sum_c p_c\, \partial y_t / \partial p_c`
   (plus the same over ``x`` when the model reads normals);
 - ``"gradient"``: :math:`A_p = \lVert \partial y_t / \partial p \rVert_2` (with a
   gradient of 0, not ``nan``, at points whose gradient is 0);
 - ``"lrp"``: the LRP relevance of :func:`reldrop3d.relevance.point_relevance`,
-  through :func:`reldrop3d.guidance.lrp.lrp_relevance` (the as-built LRP
-  paths cannot be differentiated in the parameters, see that module).
+  made differentiable in the parameters (:func:`lrp_relevance`).
 
-Which forward the attribution comes from. For the two gradient methods the
-attribution is taken from **the training forward itself**:
-:func:`forward_with_attribution` runs the model once, in whatever mode it is
-in (train mode during training), on a copy of the batch whose ``pos``
-requires grad; the logits feed the cross-entropy and
-:math:`\partial \sum_i w_i y_{i, t_i} / \partial p` (``create_graph=True``) feeds
-the guidance loss. One forward, as in the reference implementations of RRR
-and the energy loss, and the explanation is of the network that is being
-optimised, dropout included. In train mode batch norm couples the clouds of a
-batch through its batch statistics, so the attribution of a point also holds
-the (small, :math:`O(1/\text{points per batch})`) derivative of the *other*
-clouds' target logits through those statistics; in eval mode it is exactly
-``point_relevance(..., method)`` of each cloud (tested).
+The two gradient methods take the attribution from **the training forward
+itself** (:func:`forward_with_attribution`): one forward in the model's current
+mode (train mode in training, dropout included) on a copy of the batch whose
+``pos`` requires grad; the logits feed the cross-entropy and
+:math:`\partial \sum_i w_i y_{i, t_i} / \partial p` (``create_graph=True``) the
+guidance loss, as in the reference implementations of RRR and the energy
+loss. In train mode batch norm couples the clouds of a batch through its
+statistics, so a point's attribution also holds the (small,
+:math:`O(1/\text{points per batch})`) derivative of the *other* clouds' target
+logits; in eval mode it is exactly ``point_relevance(..., method)`` (tested).
+LRP is defined on the eval-mode network (batch norms merged with their running
+statistics), so ``"lrp"`` adds a separate eval-mode explanation that updates
+no batch-norm statistics.
 
-LRP is defined on the eval-mode network (batch norms merged with their
-running statistics), so ``"lrp"`` runs the training forward for the logits
-*and* a separate eval-mode explanation (two more forwards, see
-:func:`~reldrop3d.guidance.lrp.lrp_relevance`); batch-norm statistics are not
-updated by it.
-
-Models: double backpropagation must be supported by every op of the model.
+Every op of the model must support double backpropagation.
 ``torch_scatter.segment_csr`` with ``reduce="mean"``/``"sum"`` has a backward
 that autograd cannot differentiate again (the guidance gradient would
-silently miss every path through it), so DGCNN's global mean pool is built
-from ``index_add`` (:func:`reldrop3d.models.pool.global_mean_pool`); its
-guidance gradient is checked against finite differences like the others.
-PointNet with T-Nets is refused (the relevance rules treat the learned
-transforms as constants).
+silently miss every path through it), so DGCNN's mean pool is built from
+``index_add`` (:func:`reldrop3d.models.pool.global_mean_pool`). PointNet with
+T-Nets is refused (the relevance rules treat the learned transforms as
+constants, and differentiable LRP needs piecewise linear ops between layers).
 """
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor
 
-from reldrop3d.guidance.lrp import lrp_relevance
-from reldrop3d.relevance import output_relevance, resolve_target, unwrap
-
-__all__ = [
-    "GUIDANCE_METHODS",
-    "GUIDANCE_MODELS",
-    "check_guidance_model",
-    "forward_with_attribution",
-    "gradient_attribution",
-]
-
-#: Attribution methods whose result is differentiable in the parameters.
-GUIDANCE_METHODS = ("input_x_gradient", "gradient", "lrp")
-#: ``reldrop3d.models.build`` names whose forward supports double backpropagation.
-GUIDANCE_MODELS = ("pointnet", "pointnet2", "pointnet2-msg", "dgcnn")
+from reldrop3d.names import GUIDANCE_METHODS
+from reldrop3d.relevance import PointLRPComposite, RuleMap, point_relevance, rule_map
+from reldrop3d.relevance.api import grad_inputs, output_relevance, per_point, resolve_target, unwrap
 
 
 def check_guidance_model(model: torch.nn.Module) -> None:
@@ -78,58 +56,31 @@ def check_guidance_model(model: torch.nn.Module) -> None:
         )
 
 
-def _safe_norm(sq: Tensor) -> Tensor:
-    """``sqrt(sq)`` with gradient 0 (not ``inf``/``nan``) where ``sq == 0``."""
-    positive = sq > 0
-    return torch.where(positive, torch.where(positive, sq, torch.ones_like(sq)).sqrt(), 0.0)
-
-
-def gradient_attribution(
-    logits: Tensor,
-    pos: Tensor,
-    target: Tensor,
-    method: str = "input_x_gradient",
-    x: Tensor | None = None,
-    weight: Tensor | None = None,
+def lrp_relevance(
+    model: torch.nn.Module,
+    batch,
+    target: None | str | int | Tensor = None,
+    *,
+    rules: RuleMap | None = None,
+    seed: str = "logit",
     create_graph: bool = True,
 ) -> Tensor:
-    r"""Attribution ``[P]`` of the target logits to the points that produced them.
+    r"""LRP relevance per point ``[num_points]``, differentiable in the parameters.
 
-    With :math:`S = \sum_i w_i\, y_{i, t_i}` (``logits`` :math:`y` ``[B, C]``,
-    ``target`` :math:`t` ``[B]``, ``weight`` :math:`w` ``[B]``, default 1):
-    ``"input_x_gradient"``: :math:`A_p = p \cdot \partial S / \partial p` (+ the same
-    for ``x``); ``"gradient"``: :math:`A_p = \lVert \partial S / \partial (p, x_p) \rVert_2`.
-    Each point's derivative is that of its own cloud's logit (plus the batch-norm
-    coupling of a train-mode forward, see the module docstring). A weight of 0
-    leaves a cloud out (its points get the coupling terms only).
-
-    Args:
-        logits: ``[B, C]`` from a forward on ``pos`` (and ``x``).
-        pos: ``[P, 3]``, the input that requires grad.
-        target: ``[B]`` long, the class to explain per cloud.
-        method: ``"input_x_gradient"`` or ``"gradient"``.
-        x: ``[P, F]`` per-point features the model read (requires grad), or ``None``.
-        weight: ``[B]`` float or bool, the seed of each cloud's logit, or ``None``.
-        create_graph: keep the graph for the guidance loss's backward.
+    ``point_relevance(model, batch, target, "lrp", fast=True, create_graph=True)``
+    with the model's rule map (or ``rules``), whose rules must have closed forms
+    (:mod:`reldrop3d.relevance.fast`): the same values, in eval mode, with a
+    graph to the weights, biases and batch-norm affine parameters (running
+    statistics are constants) through two forwards. ``seed="logit"`` is
+    differentiated through the logit too. Modes and ``requires_grad`` flags are
+    restored afterwards; no gradient is accumulated.
     """
-    if method not in ("input_x_gradient", "gradient"):
-        raise ValueError(f"method must be 'input_x_gradient' or 'gradient' here, got {method!r}")
-    if not isinstance(pos, Tensor) or not pos.requires_grad:
-        raise ValueError("pos must be the tensor the logits were computed from, requiring grad")
-    seed = output_relevance(logits, target, "one")
-    if weight is not None:
-        seed = seed * weight.to(logits.dtype).unsqueeze(1)
-    inputs = [pos] if x is None else [pos, x]
-    grads = torch.autograd.grad(logits, inputs, seed, create_graph=create_graph)
-    if method == "input_x_gradient":
-        out = (pos * grads[0]).sum(-1)
-        if x is not None:
-            out = out + (x * grads[1]).sum(-1)
-        return out
-    sq = grads[0].square().sum(-1)
-    if x is not None:
-        sq = sq + grads[1].square().sum(-1)
-    return _safe_norm(sq)
+    check_guidance_model(model)
+    rules = rule_map(unwrap(model)) if rules is None else rules
+    composite = PointLRPComposite(rules)
+    return point_relevance(
+        model, batch, target, composite=composite, fast=True, seed=seed, create_graph=create_graph
+    )
 
 
 def forward_with_attribution(
@@ -141,12 +92,14 @@ def forward_with_attribution(
 ) -> tuple[Tensor, Tensor]:
     r"""``(logits [B, C], attribution [P])`` from one forward, both differentiable.
 
-    The model runs in its current mode (train mode in training) on a shallow
-    copy of ``batch`` whose ``pos`` (and ``x``, when the model reads it)
-    require grad; ``batch`` itself is not modified. The attribution is
-    :func:`gradient_attribution` of those logits for ``"input_x_gradient"`` and
-    ``"gradient"``, or :func:`~reldrop3d.guidance.lrp.lrp_relevance` (a separate
-    eval-mode explanation) for ``"lrp"``. Both carry graphs to the parameters:
+    The model runs in its current mode on a shallow copy of ``batch`` whose
+    ``pos`` (and ``x``, when the model reads it) require grad; ``batch`` itself
+    is not modified. With :math:`S = \sum_i w_i\, y_{i, t_i}` the attribution is
+    :math:`p \cdot \partial S / \partial p` (``"input_x_gradient"``, + the same
+    for ``x``) or :math:`\lVert \partial S / \partial (p, x_p) \rVert_2`
+    (``"gradient"``); a weight of 0 leaves a cloud out (its points get the
+    batch-norm coupling terms only). ``"lrp"`` is :func:`lrp_relevance`, a
+    separate eval-mode explanation. Both carry graphs to the parameters:
     ``(ce(logits) + lam * guidance(attribution)).backward()`` trains on both.
 
     Args:
@@ -155,23 +108,21 @@ def forward_with_attribution(
         method: one of :data:`GUIDANCE_METHODS`.
         target: the class to explain (``None``: ``batch.y``; see
             :func:`~reldrop3d.relevance.point_relevance`).
-        weight: ``[B]`` seed per cloud for the gradient methods (e.g. ``has_mask``).
+        weight: ``[B]`` float or bool seed per cloud for the gradient methods
+            (e.g. ``has_mask``), or ``None`` (1).
     """
     if method not in GUIDANCE_METHODS:
         raise ValueError(
             f"method must be one of {', '.join(GUIDANCE_METHODS)} for guidance, got {method!r}"
         )
-    core = unwrap(model)
     if method == "lrp":
-        attribution = lrp_relevance(core, batch, target)
+        attribution = lrp_relevance(model, batch, target)
         return model(batch), attribution
-    inp = copy.copy(batch)
-    inp.pos = batch.pos.detach().requires_grad_(True)
-    x = None
-    if getattr(core, "in_channels", 0) > 0 and isinstance(getattr(batch, "x", None), Tensor):
-        inp.x = x = batch.x.detach().requires_grad_(True)
+    inp, inputs = grad_inputs(unwrap(model), batch)
     with torch.enable_grad():
         logits = model(inp)
-        t = resolve_target(target, batch, logits)
-        attribution = gradient_attribution(logits, inp.pos, t, method, x, weight)
-    return logits, attribution
+        seed = output_relevance(logits, resolve_target(target, batch, logits), "one")
+        if weight is not None:
+            seed = seed * weight.to(logits.dtype).unsqueeze(1)
+        grads = torch.autograd.grad(logits, inputs, seed, create_graph=True)
+    return logits, per_point(method, inputs, grads)

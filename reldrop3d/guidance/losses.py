@@ -53,13 +53,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
-__all__ = ["LOSSES", "cyborg", "energy", "guidance_term", "guided_loss", "rrr"]
-
-
-def _describe(value) -> str:
-    if isinstance(value, Tensor):
-        return f"{value.dtype} tensor of shape {tuple(value.shape)}"
-    return type(value).__name__
+from reldrop3d.data.batching import describe
+from reldrop3d.names import GUIDANCE_LOSSES
 
 
 def _prepare(
@@ -71,20 +66,19 @@ def _prepare(
         or attribution.dim() != 1
         or not attribution.is_floating_point()
     ):
-        raise TypeError(f"attribution must be a 1-D float tensor [P], got {_describe(attribution)}")
+        raise TypeError(f"attribution must be a 1-D float tensor [P], got {describe(attribution)}")
     shape = tuple(attribution.shape)
     if not isinstance(mask, Tensor) or tuple(mask.shape) != shape or mask.is_complex():
         raise TypeError(
             f"mask must be a bool or float tensor of the attribution's shape {shape} "
-            f"(1 = allowed), got {_describe(mask)}"
+            f"(1 = allowed), got {describe(mask)}"
         )
     if batch is None:
         batch = torch.zeros(shape[0], dtype=torch.long, device=attribution.device)
         num_graphs = 1 if num_graphs is None else num_graphs
     elif not isinstance(batch, Tensor) or tuple(batch.shape) != shape or batch.dtype != torch.long:
         raise TypeError(
-            f"batch must be a long tensor of the attribution's shape {shape}, "
-            f"got {_describe(batch)}"
+            f"batch must be a long tensor of the attribution's shape {shape}, got {describe(batch)}"
         )
     if num_graphs is None:
         num_graphs = int(batch.max()) + 1 if batch.numel() else 0
@@ -165,8 +159,8 @@ def cyborg(
     return _sum((normed - m).square(), batch, b) * _safe_inverse(count)
 
 
-#: The losses by name (``--guidance``).
-LOSSES: dict[str, Callable[..., Tensor]] = {"energy": energy, "rrr": rrr, "cyborg": cyborg}
+#: The losses by name (``--guidance``), as :data:`reldrop3d.names.GUIDANCE_LOSSES` lists them.
+LOSSES: dict[str, Callable[..., Tensor]] = {name: globals()[name] for name in GUIDANCE_LOSSES}
 
 
 def guidance_term(values: Tensor, has_mask: Tensor | None = None) -> Tensor:
@@ -178,7 +172,7 @@ def guidance_term(values: Tensor, has_mask: Tensor | None = None) -> Tensor:
     they are not finite.
     """
     if not isinstance(values, Tensor) or values.dim() != 1 or not values.is_floating_point():
-        raise TypeError(f"values must be a 1-D float tensor [B], got {_describe(values)}")
+        raise TypeError(f"values must be a 1-D float tensor [B], got {describe(values)}")
     if has_mask is None:
         return values.mean() if values.numel() else values.sum()
     if (
@@ -188,7 +182,7 @@ def guidance_term(values: Tensor, has_mask: Tensor | None = None) -> Tensor:
     ):
         raise TypeError(
             f"has_mask must be a bool tensor of shape {tuple(values.shape)} (one flag per "
-            f"cloud), got {_describe(has_mask)}"
+            f"cloud), got {describe(has_mask)}"
         )
     chosen = torch.where(has_mask, values, torch.zeros_like(values))
     return chosen.sum() / has_mask.sum().clamp(min=1).to(values.dtype)
@@ -211,5 +205,5 @@ def guided_loss(
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
         raise ValueError(f"lam must be a number >= 0, got {lam!r}")
     if not isinstance(ce, Tensor) or ce.dim() != 0:
-        raise TypeError(f"ce must be a 0-dim tensor, got {_describe(ce)}")
+        raise TypeError(f"ce must be a 0-dim tensor, got {describe(ce)}")
     return ce + lam * guidance_term(values, has_mask)

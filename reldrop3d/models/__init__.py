@@ -8,37 +8,40 @@ global pool).
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
+from reldrop3d import names
 from reldrop3d.models.batchnorm import recalibrate_batchnorm
 from reldrop3d.models.dgcnn import DGCNN
 from reldrop3d.models.pointnet import PointNet
 from reldrop3d.models.pointnet2 import PointNet2, SetAbstraction
 from reldrop3d.models.pool import GlobalMeanPool
 
-MODELS = {
-    "pointnet": lambda num_classes, **kw: PointNet(num_classes, **kw),
-    "pointnet2": lambda num_classes, **kw: PointNet2(num_classes, variant="ssg", **kw),
-    "pointnet2-msg": lambda num_classes, **kw: PointNet2(num_classes, variant="msg", **kw),
-    "dgcnn": lambda num_classes, **kw: DGCNN(num_classes, **kw),
+_BUILDERS = {  # one per name of reldrop3d.names.MODELS (tests/test_models.py checks)
+    "pointnet": PointNet,
+    "pointnet2": partial(PointNet2, variant="ssg"),
+    "pointnet2-msg": partial(PointNet2, variant="msg"),
+    "dgcnn": DGCNN,
 }
 
 
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
-    """Build a model by name: ``"pointnet" | "pointnet2" | "pointnet2-msg" | "dgcnn"``.
+    """Build a model by name, one of :data:`reldrop3d.names.MODELS`: ``"pointnet" |
+    "pointnet2" | "pointnet2-msg" | "dgcnn"``.
 
     Keyword arguments go to the model's constructor (e.g. ``in_channels=3``
     for normals, ``k=20`` for DGCNN).
     """
-    if name not in MODELS:
-        raise ValueError(f"model name must be one of {sorted(MODELS)}, got {name!r}")
-    return MODELS[name](num_classes, **kwargs)
+    if name not in _BUILDERS:
+        raise ValueError(f"model name must be one of {sorted(names.MODELS)}, got {name!r}")
+    return _BUILDERS[name](num_classes, **kwargs)
 
 
 __all__ = [
     "DGCNN",
     "GlobalMeanPool",
-    "MODELS",
     "PointNet",
     "PointNet2",
     "SetAbstraction",

@@ -6,14 +6,14 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import MLP, EdgeConv
 
-from reldrop3d.models._input import check_in_channels, check_num_classes, cloud_inputs
+from reldrop3d.models._base import Classifier, cloud_inputs
 from reldrop3d.models.pool import GlobalMeanPool, SortedMaxAggregation, global_max_pool
 from reldrop3d.ops import knn_graph
 
 _LEAKY = {"act": "leaky_relu", "act_kwargs": {"negative_slope": 0.2}}
 
 
-class DGCNN(torch.nn.Module):
+class DGCNN(Classifier):
     r"""Dynamic graph CNN classifier: four EdgeConv layers on k-NN graphs rebuilt in feature space.
 
     .. math::
@@ -38,6 +38,8 @@ class DGCNN(torch.nn.Module):
         ``logits [num_graphs, C]``.
     """
 
+    _shown = ("k",)
+
     def __init__(
         self,
         num_classes: int,
@@ -46,12 +48,10 @@ class DGCNN(torch.nn.Module):
         emb_dims: int = 1024,
         dropout: float = 0.5,
     ):
-        super().__init__()
-        check_num_classes(num_classes)
-        check_in_channels(in_channels)
+        super().__init__(num_classes, in_channels)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
-        self.num_classes, self.in_channels, self.k = num_classes, in_channels, k
+        self.k = k
         widths = [3 + in_channels, 64, 64, 128, 256]
         self.convs = torch.nn.ModuleList(
             EdgeConv(
@@ -68,10 +68,6 @@ class DGCNN(torch.nn.Module):
             **_LEAKY,
         )
         self.mean_pool = GlobalMeanPool()  # a module, so LRP can give it its rule
-
-    def reset_parameters(self) -> None:
-        for module in (*self.convs, self.embed, self.head):
-            module.reset_parameters()
 
     def forward_features(self, data) -> tuple[Tensor, Tensor, Tensor, int]:
         """Per-point embeddings before pooling: ``(h [N, emb_dims], pos, batch, num_graphs)``."""
@@ -91,9 +87,3 @@ class DGCNN(torch.nn.Module):
             [global_max_pool(h, batch, num_graphs), self.mean_pool(h, batch, num_graphs)], dim=-1
         )
         return self.head(g)
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(num_classes={self.num_classes}, "
-            f"in_channels={self.in_channels}, k={self.k})"
-        )

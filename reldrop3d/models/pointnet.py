@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import MLP
 
-from reldrop3d.models._input import check_in_channels, check_num_classes, cloud_inputs
+from reldrop3d.models._base import Classifier, cloud_inputs
 from reldrop3d.models.pool import global_max_pool
 
 
@@ -44,7 +44,7 @@ def apply_transform(h: Tensor, transform: Tensor, batch: Tensor) -> Tensor:
     return torch.bmm(h.unsqueeze(1), transform[batch]).squeeze(1)
 
 
-class PointNet(torch.nn.Module):
+class PointNet(Classifier):
     r"""PointNet classifier: a shared per-point MLP, a global max pool, and a classifier MLP.
 
     .. math::
@@ -69,31 +69,19 @@ class PointNet(torch.nn.Module):
         feature-transform regulariser ``0.001 * ||I - A A^T||^2`` of the last forward.
     """
 
+    _shown = ("tnet",)
+
     def __init__(
         self, num_classes: int, in_channels: int = 0, tnet: bool = False, dropout: float = 0.3
     ):
-        super().__init__()
-        check_num_classes(num_classes)
-        check_in_channels(in_channels)
-        self.num_classes = num_classes
-        self.in_channels = in_channels
+        super().__init__(num_classes, in_channels)
+        self.tnet = tnet
         self.input_transform = TNet(3) if tnet else None
         self.feature_transform = TNet(64) if tnet else None
         self.local1 = MLP([3 + in_channels, 64, 64], plain_last=False)
         self.local2 = MLP([64, 64, 128, 1024], plain_last=False)
         self.head = MLP([1024, 512, 256, num_classes], dropout=[0.0, dropout, 0.0])
         self.aux_loss = torch.zeros(())
-
-    def reset_parameters(self) -> None:
-        for module in (
-            self.input_transform,
-            self.feature_transform,
-            self.local1,
-            self.local2,
-            self.head,
-        ):
-            if module is not None:
-                module.reset_parameters()
 
     def forward_features(self, data) -> tuple[Tensor, Tensor, Tensor, int]:
         """Per-point features before the global pool: ``(h [N, 1024], pos, batch, num_graphs)``."""
@@ -107,13 +95,3 @@ class PointNet(torch.nn.Module):
             eye = torch.eye(a.size(-1), device=a.device, dtype=a.dtype)
             self.aux_loss = 1e-3 * (eye - a @ a.transpose(1, 2)).square().sum((1, 2)).mean()
         return self.local2(h), pos, batch, num_graphs
-
-    def forward(self, data) -> Tensor:
-        h, _, batch, num_graphs = self.forward_features(data)
-        return self.head(global_max_pool(h, batch, num_graphs))
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(num_classes={self.num_classes}, "
-            f"in_channels={self.in_channels}, tnet={self.input_transform is not None})"
-        )

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import MLP, PointNetConv
 
-from reldrop3d.models._input import check_in_channels, check_num_classes, cloud_inputs
-from reldrop3d.models.pool import SortedMaxAggregation, global_max_pool
+from reldrop3d.models._base import Classifier, cloud_inputs
+from reldrop3d.models.pool import SortedMaxAggregation
 from reldrop3d.ops import fps, radius
 
 
@@ -91,7 +91,7 @@ VARIANTS = {
 }
 
 
-class PointNet2(torch.nn.Module):
+class PointNet2(Classifier):
     r"""PointNet++ classifier: two set-abstraction levels, a global PointNet, a classifier MLP.
 
     ``variant="ssg"``: SA(512 centroids, r 0.2, 32 neighbours, [64, 64, 128]),
@@ -114,15 +114,15 @@ class PointNet2(torch.nn.Module):
         ``logits [num_graphs, C]``.
     """
 
+    _shown = ("variant",)
+
     def __init__(
         self, num_classes: int, in_channels: int = 0, variant: str = "ssg", dropout: float = 0.5
     ):
-        super().__init__()
-        check_num_classes(num_classes)
-        check_in_channels(in_channels)
+        super().__init__(num_classes, in_channels)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-        self.num_classes, self.in_channels, self.variant = num_classes, in_channels, variant
+        self.variant = variant
         levels, c = [], in_channels
         for ratio, radii, ks, widths in VARIANTS[variant]:
             levels.append(SetAbstraction(ratio, radii, ks, [(c + 3, *w) for w in widths]))
@@ -131,10 +131,6 @@ class PointNet2(torch.nn.Module):
         self.global_mlp = MLP([c + 3, 256, 512, 1024], plain_last=False)
         self.head = MLP([1024, 512, 256, num_classes], dropout=dropout)
 
-    def reset_parameters(self) -> None:
-        for module in (*self.levels, self.global_mlp, self.head):
-            module.reset_parameters()
-
     def forward_features(self, data) -> tuple[Tensor, Tensor, Tensor, int]:
         """Features before the global pool, at the last level's centroids:
         ``(h [M, 1024], pos [M, 3], batch [M], num_graphs)``."""
@@ -142,13 +138,3 @@ class PointNet2(torch.nn.Module):
         for level in self.levels:
             x, pos, batch = level(x, pos, batch)
         return self.global_mlp(torch.cat([x, pos], dim=-1)), pos, batch, num_graphs
-
-    def forward(self, data) -> Tensor:
-        h, _, batch, num_graphs = self.forward_features(data)
-        return self.head(global_max_pool(h, batch, num_graphs))
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(num_classes={self.num_classes}, "
-            f"in_channels={self.in_channels}, variant={self.variant!r})"
-        )

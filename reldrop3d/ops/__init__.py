@@ -9,7 +9,6 @@ device, and loops in Python over neither clouds nor points. They stand in for
 """
 
 from reldrop3d.ops.fps import fps
-from reldrop3d.ops.knn import knn, knn_graph
-from reldrop3d.ops.radius import radius, radius_graph
+from reldrop3d.ops.neighbors import knn, knn_graph, radius, radius_graph
 
 __all__ = ["fps", "knn", "knn_graph", "radius", "radius_graph"]

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
-from reldrop3d.ops._batch import check_batch, check_points, counts_and_ptr, num_clouds
+from reldrop3d.ops._batch import check_batch, check_points, num_clouds
+from reldrop3d.ops.segment import index_to_ptr
 
 
 def fps(
@@ -55,7 +56,8 @@ def fps(
         return torch.empty(0, dtype=torch.long, device=pos.device)
 
     points, mask = to_dense_batch(pos.detach(), batch, batch_size=size)  # [B, N, C], [B, N]
-    count, ptr = counts_and_ptr(batch, size)
+    ptr = index_to_ptr(batch, size)
+    count = ptr.diff()
     # ceil in float64, so that e.g. 0.5 * 1024 is exactly 512
     m = torch.ceil(count.double() * float(ratio)).long().clamp_(max=count)
     steps = int(m.max())

@@ -1,10 +1,13 @@
-"""torch-scatter's reductions over contiguous segments, imported in this one place.
+"""Reductions over contiguous segments: torch-scatter's ``segment_csr``, imported in this one
+place, and the CSR pointer it takes.
 
 torch-scatter compiles against the installed torch, so ``pip install reldrop3d``
 cannot pull it in; without it, importing this module fails with the command
-that installs it. ``segment_csr`` is 3-4x faster than ``scatter_reduce`` for
-the max pools of the models (measured in ``models/pool.py``'s use).
+that installs it.
 """
+
+import torch
+from torch import Tensor
 
 try:
     from torch_scatter import segment_csr
@@ -15,4 +18,10 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess by the 
         f"your own environment'); the import failed with: {e}"
     ) from e
 
-__all__ = ["segment_csr"]
+__all__ = ["index_to_ptr", "segment_csr"]
+
+
+def index_to_ptr(index: Tensor, size: int) -> Tensor:
+    """Sorted ``index [E]`` with values in ``[0, size)`` -> CSR pointer ``[size + 1]``
+    (``ptr[b + 1] - ptr[b]`` entries have the value ``b``), without a host sync."""
+    return torch._convert_indices_from_coo_to_csr(index, size)

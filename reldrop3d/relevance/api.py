@@ -1,4 +1,5 @@
-"""Point-level relevance for PyG batches: LRP and attribution baselines."""
+"""Point-level relevance for PyG batches, and what every explanation shares: the model's
+state, the explained class, the output seed, the inputs that require grad."""
 
 from __future__ import annotations
 
@@ -10,12 +11,135 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
-from reldrop3d.relevance._context import explaining, unwrap
-from reldrop3d.relevance.composite import PointLRPComposite, lrp_composite
+from reldrop3d.names import LRP_SEEDS as SEEDS
+from reldrop3d.names import RELEVANCE_METHODS as METHODS
 from reldrop3d.relevance.fast import fast_lrp, supports_fast
-from reldrop3d.relevance.targets import check_seed, output_relevance, resolve_target
+from reldrop3d.relevance.rulemaps import PointLRPComposite, lrp_composite
 
-METHODS = ("lrp", "gradient", "input_x_gradient", "saliency_map", "feature_norm", "random")
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under ``DistributedDataParallel``/``DataParallel`` wrappers."""
+    while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        model = model.module
+    return model
+
+
+@contextmanager
+def explaining(model: torch.nn.Module, keep_param_grad: bool = False) -> Iterator[torch.nn.Module]:
+    """Eval mode (batch norms use, and never update, their running statistics; no dropout)
+    and frozen parameters (input gradients only) inside the block; every module's mode and
+    every parameter's ``requires_grad`` restored on exit, exceptions included.
+    ``keep_param_grad=True`` leaves ``requires_grad`` as it is."""
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        if not keep_param_grad:
+            for p, _ in flags:
+                p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def resolve_target(target: None | str | int | Tensor, data, logits: Tensor) -> Tensor:
+    """``LongTensor [num_graphs]`` of the class to explain for each cloud.
+
+    ``None``: the ground truth ``data.y``; ``"pred"``: the predicted class;
+    an int: that class for every cloud; a ``LongTensor [num_graphs]``: as given.
+    """
+    num_graphs, num_classes = logits.shape
+    if target is None:
+        y = getattr(data, "y", None)
+        if not isinstance(y, Tensor):
+            raise ValueError("target=None explains the ground-truth class, but the batch has no y")
+        t = y.view(-1)
+    elif isinstance(target, str):
+        if target != "pred":
+            raise ValueError(f"target must be None, 'pred', an int or a LongTensor, got {target!r}")
+        t = logits.detach().argmax(-1)
+    elif isinstance(target, int) and not isinstance(target, bool):
+        t = torch.full((num_graphs,), target, dtype=torch.long, device=logits.device)
+    elif isinstance(target, Tensor):
+        t = target.view(-1)
+    else:
+        raise TypeError(f"target must be None, 'pred', an int or a LongTensor, got {type(target)}")
+    if t.dtype != torch.long or t.numel() != num_graphs:
+        raise ValueError(
+            f"target must hold one class index (torch.long) per cloud ({num_graphs}), got "
+            f"{t.numel()} values of dtype {t.dtype}"
+        )
+    if isinstance(target, int) and not 0 <= target < num_classes:
+        raise ValueError(f"target must be a class index in [0, {num_classes}), got {target}")
+    if t.device.type == "cpu" and t.numel() and not 0 <= int(t.min()) <= int(t.max()) < num_classes:
+        # (on an accelerator this check would stall the device; one_hot asserts there)
+        what = "batch.y (explained when target=None)" if target is None else "target"
+        raise ValueError(
+            f"{what} must hold class indices in [0, {num_classes}) for this model, got values "
+            f"from {int(t.min())} to {int(t.max())}"
+        )
+    return t.to(logits.device)
+
+
+def check_seed(seed: str) -> str:
+    """``seed`` if it is one of :data:`SEEDS`, else a ``ValueError`` naming it."""
+    if not isinstance(seed, str) or seed not in SEEDS:
+        raise ValueError(f"seed must be one of {SEEDS}, got {seed!r}")
+    return seed
+
+
+def output_relevance(logits: Tensor, target: Tensor, seed: str) -> Tensor:
+    r"""The relevance LRP starts from, ``[num_graphs, num_classes]``: zero except at each
+    cloud's target class ``t`` (``LongTensor [num_graphs]``), where it is
+
+    - ``seed="one"``: 1 (zennit's convention, and the published RelDrop's), so
+      each cloud's relevance sums to about 1 whatever the logit;
+    - ``seed="logit"``: the logit :math:`y_t` itself, so each cloud's relevance
+      sums to about :math:`y_t`, and each point's relevance has the sign of its
+      contribution to :math:`y_t`.
+
+    LRP's rules are linear in the seed, so the two differ per cloud by the
+    factor :math:`y_t`: the same relevance up to scale where :math:`y_t > 0`, its
+    negation where :math:`y_t < 0` (``"one"`` then ranks the points that
+    *least* support the class first). ``"logit"`` keeps its graph to ``logits``,
+    so relevance that is differentiated again differentiates the seed too.
+    """
+    onehot = torch.nn.functional.one_hot(target, logits.size(-1)).to(logits.dtype)
+    return onehot if check_seed(seed) == "one" else onehot * logits
+
+
+def grad_inputs(
+    model: torch.nn.Module, data, requires_grad: bool = True
+) -> tuple[object, list[Tensor]]:
+    """``(inp, inputs)``: a shallow copy of ``data`` whose ``pos`` (and ``x``, when the model
+    reads features) are detached leaves, and the list ``[pos, x?]`` of them."""
+    inp = copy.copy(data)
+    inputs = [data.pos.detach().requires_grad_(requires_grad)]
+    inp.pos = inputs[0]
+    if getattr(model, "in_channels", 0) > 0 and isinstance(getattr(data, "x", None), Tensor):
+        inputs.append(data.x.detach().requires_grad_(requires_grad))
+        inp.x = inputs[1]
+    return inp, inputs
+
+
+def per_point(method: str, inputs: list[Tensor], grads: tuple[Tensor, ...]) -> Tensor:
+    """A point's relevance from the gradients of its inputs ``[pos, x?]``, summed over
+    channels: ``"lrp"`` the gradients; ``"input_x_gradient"`` input times gradient;
+    ``"gradient"`` the L2 norm (with gradient 0, not ``nan``, where the norm is 0)."""
+    if method == "input_x_gradient":
+        terms = [(i * g).sum(-1) for i, g in zip(inputs, grads)]
+    elif method == "gradient":
+        terms = [g.square().sum(-1) for g in grads]
+    else:
+        terms = [g.sum(-1) for g in grads]
+    out = sum(terms[1:], terms[0])
+    if method != "gradient":
+        return out
+    positive = out > 0
+    return torch.where(positive, torch.where(positive, out, torch.ones_like(out)).sqrt(), 0.0)
 
 
 @contextmanager
@@ -29,52 +153,20 @@ def _grad_enabled(data) -> Iterator:
             yield data
 
 
-def _uses_features(model: torch.nn.Module, data) -> bool:
-    return getattr(model, "in_channels", 0) > 0 and isinstance(getattr(data, "x", None), Tensor)
-
-
-def _input_gradients(model, data, target, method, composite, fast, create_graph, seed):
-    """One forward, one input-only backward: ``(grad_pos, grad_x or None, pos, x or None, t)``."""
-    inp = copy.copy(data)
-    inp.pos = data.pos.detach().requires_grad_(True)
-    inputs = [inp.pos]
-    if _uses_features(model, data):
-        inp.x = data.x.detach().requires_grad_(True)
-        inputs.append(inp.x)
-    if method == "lrp":
-        if composite is None:
-            composite = lrp_composite(model)
-        if (
-            fast is not False
-            and isinstance(composite, PointLRPComposite)
-            and supports_fast(composite.rule_map)
-        ):
-            rules = fast_lrp(model, composite.rule_map)
-        elif fast is True:
-            raise ValueError(
-                "fast=True needs a PointLRPComposite whose rules all have fast versions"
-            )
-        else:
-            rules = composite.context(model)
-    else:
-        rules = nullcontext()
-    with rules:
-        logits = model(inp)
-        t = resolve_target(target, data, logits)
-        if method == "saliency_map":
-            out = torch.nn.functional.cross_entropy(logits, t, reduction="sum")
-            grad_out = None
-        else:
-            out, grad_out = logits, output_relevance(logits, t, seed if method == "lrp" else "one")
-        grads = torch.autograd.grad(out, inputs, grad_out, create_graph=create_graph)
-    g_x = grads[1] if len(grads) > 1 else None
-    return grads[0], g_x, inputs[0], (inputs[1] if len(inputs) > 1 else None)
-
-
-def _median_per_cloud(pos: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-    """Coordinate-wise median of each cloud ``[num_graphs, 3]`` (lower median)."""
-    dense, _ = to_dense_batch(pos.detach(), batch, fill_value=float("nan"), batch_size=num_graphs)
-    return dense.nanmedian(dim=1).values
+def _lrp_rules(model, composite, fast: bool | None, replay):
+    """The context that makes input gradients LRP: the fast path or the composite's hooks."""
+    composite = lrp_composite(model) if composite is None else composite
+    if isinstance(composite, PointLRPComposite) and supports_fast(composite.rule_map):
+        if fast is not False:
+            return fast_lrp(model, composite.rule_map, replay)
+    if fast is True or replay is not None:
+        rules = getattr(composite, "rule_map", None)
+        got = sorted({type(r).__name__ for r in rules.rules.values()}) if rules else composite
+        raise ValueError(
+            "fast=True and create_graph=True need a PointLRPComposite whose rules all have "
+            f"closed forms (epsilon, flat, w-square, pass, norm, float stabilisers), got {got}"
+        )
+    return composite.context(model)
 
 
 def _feature_norm(model, data) -> Tensor:
@@ -146,22 +238,18 @@ def point_relevance(
             :class:`PointLRPComposite` runs on the fast path.
         fast: ``None`` uses the fast LRP path when the rules allow it,
             ``False`` forces zennit's hooks (the reference), ``True`` requires the fast path.
-        seed: the output relevance of ``"lrp"``
-            (:func:`~reldrop3d.relevance.output_relevance`): ``"logit"``
-            (default) starts from the target logit, so relevance has the sign
-            of each point's contribution (on a bias-free ReLU network, with the
-            epsilon rule everywhere, it equals input x gradient); ``"one"``
-            starts from 1 (as the published RelDrop), the same relevance
-            divided by the logit, so where the logit is negative every sign
-            flips and the points that least support the class rank first. The
-            two rank the points of a cloud with a positive logit alike. The
-            gradient methods always differentiate the logit itself and ignore
-            ``seed``.
+        seed: the output relevance of ``"lrp"`` (:func:`output_relevance`):
+            ``"logit"`` (default) starts from the target logit, so relevance has the
+            sign of each point's contribution (on a bias-free ReLU network, with the
+            epsilon rule everywhere, it equals input x gradient); ``"one"`` starts
+            from 1 (as the published RelDrop), the same relevance divided by the
+            logit. The gradient methods differentiate the logit and ignore ``seed``.
         alpha: exponent of ``saliency_map``.
         generator: random source for ``"random"``.
-        create_graph: keep the graph so the relevance can be differentiated
-            with respect to the parameters (explanation guidance); parameters keep
-            their ``requires_grad`` then.
+        create_graph: relevance differentiable in the parameters (explanation
+            guidance); parameters keep their ``requires_grad``. For ``"lrp"`` it
+            needs the fast path's rules and costs a second forward
+            (:func:`~reldrop3d.relevance.fast.fast_lrp`).
         max_clouds: explain at most this many clouds per pass (a loop over
             chunks of the batch, not over clouds): peak memory scales with the
             chunk, time barely changes. ``None``: the whole batch in one pass.
@@ -182,27 +270,13 @@ def point_relevance(
         if num_graphs > max_clouds:
             from reldrop3d.data.batching import select_clouds
 
-            parts = []
-            for start in range(0, num_graphs, max_clouds):
-                keep = torch.zeros(num_graphs, dtype=torch.bool, device=batch.pos.device)
-                keep[start : start + max_clouds] = True
-                part_target = target
-                if isinstance(target, Tensor):
-                    part_target = target.view(-1)[start : start + max_clouds]
-                parts.append(
-                    point_relevance(
-                        model,
-                        select_clouds(batch, keep),
-                        part_target,
-                        method,
-                        composite=composite,
-                        fast=fast,
-                        seed=seed,
-                        alpha=alpha,
-                        generator=generator,
-                        create_graph=create_graph,
-                    )
-                )
+            ids, parts = torch.arange(num_graphs, device=batch.pos.device), []
+            opts = dict(composite=composite, fast=fast, seed=seed, alpha=alpha)
+            opts.update(generator=generator, create_graph=create_graph)
+            for s in range(0, num_graphs, max_clouds):
+                chunk = select_clouds(batch, (ids >= s) & (ids < s + max_clouds))
+                t = target.view(-1)[s : s + max_clouds] if isinstance(target, Tensor) else target
+                parts.append(point_relevance(model, chunk, t, method, **opts))
             return torch.cat(parts)
     pos = getattr(batch, "pos", None)
     if not isinstance(pos, Tensor) or pos.dim() != 2:
@@ -216,25 +290,33 @@ def point_relevance(
         if method == "feature_norm":
             return _feature_norm(model, batch)
         with _grad_enabled(batch) as data:
-            g_pos, g_x, pos, x = _input_gradients(
-                model, data, target, method, composite, fast, create_graph, seed
-            )
+            inp, inputs = grad_inputs(model, data)
+            rules = nullcontext()
             if method == "lrp":
-                r = g_pos.sum(-1) if g_x is None else g_pos.sum(-1) + g_x.sum(-1)
-            elif method == "input_x_gradient":
-                r = (pos * g_pos).sum(-1)
-                if g_x is not None:
-                    r = r + (x * g_x).sum(-1)
-            elif method == "gradient":
-                sq = g_pos.square().sum(-1)
-                r = (sq if g_x is None else sq + g_x.square().sum(-1)).sqrt()
-            else:  # saliency_map
+                replay = grad_inputs(model, data, requires_grad=False)[0] if create_graph else None
+                rules = _lrp_rules(model, composite, fast, replay)
+            with rules as reference:
+                logits = model(inp)
+                t = resolve_target(target, data, logits)
+                if method == "saliency_map":
+                    out = torch.nn.functional.cross_entropy(logits, t, reduction="sum")
+                    grads = torch.autograd.grad(out, inputs, create_graph=create_graph)
+                else:
+                    # differentiable LRP seeds from the first pass's logits (the true graph)
+                    seeded = reference if isinstance(reference, Tensor) else logits
+                    start = output_relevance(seeded, t, seed if method == "lrp" else "one")
+                    grads = torch.autograd.grad(logits, inputs, start, create_graph=create_graph)
+            if method != "saliency_map":
+                r = per_point(method, inputs, grads)
+            else:
                 b = getattr(data, "batch", None)
                 if b is None:
                     b = torch.zeros(pos.size(0), dtype=torch.long, device=pos.device)
                 num_graphs = int(getattr(data, "num_graphs", 1) or 1)
-                offset = pos.detach() - _median_per_cloud(pos, b, num_graphs)[b]
-                radius = offset.norm(dim=-1)
+                dense, _ = to_dense_batch(
+                    inputs[0].detach(), b, fill_value=float("nan"), batch_size=num_graphs
+                )
+                offset = inputs[0].detach() - dense.nanmedian(dim=1).values[b]  # lower median
                 # dL/dr = grad . offset / r, so s = -(grad . offset) * r^alpha
-                r = -(g_pos * offset).sum(-1) * radius.pow(alpha)
+                r = -(grads[0] * offset).sum(-1) * offset.norm(dim=-1).pow(alpha)
         return r if create_graph else r.detach()

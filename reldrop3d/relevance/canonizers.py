@@ -91,8 +91,7 @@ class DifferenceFold(Canonizer):
             ``None`` folds every such convolution in the model.
         differentiable: ``False`` puts frozen copies of the folded weights in
             place; ``True`` keeps them functions of the parameters, for
-            relevance that is differentiated again (explanation guidance,
-            :func:`~reldrop3d.guidance.lrp_relevance`).
+            relevance that is differentiated again (``create_graph=True``).
     """
 
     def __init__(self, names: list[str] | None = None, differentiable: bool = False):

@@ -9,8 +9,7 @@ from torch import Tensor
 from zennit.canonizers import SequentialMergeBatchNorm
 from zennit.composites import EpsilonPlusFlat
 
-from reldrop3d.relevance._context import explaining, unwrap
-from reldrop3d.relevance.targets import check_seed, output_relevance
+from reldrop3d.relevance.api import check_seed, explaining, output_relevance, resolve_target, unwrap
 
 DENSE_METHODS = ("lrp", "gradient", "input_x_gradient", "random")
 
@@ -60,6 +59,10 @@ def point_relevance_dense(
         ``Tensor [B, N]``. The model's modes and ``requires_grad`` flags are
         restored afterwards; no parameter gradient is accumulated.
     """
+    if target is None:
+        raise TypeError(
+            "target must be 'pred', an int or a LongTensor [B] (no labels here), got None"
+        )
     if method not in DENSE_METHODS:
         raise ValueError(f"method must be one of {DENSE_METHODS}, got {method!r}")
     check_seed(seed)
@@ -80,18 +83,7 @@ def point_relevance_dense(
         context = composite.context(model) if method == "lrp" else nullcontext()
         with context:
             logits = model(x)
-            if isinstance(target, str):
-                if target != "pred":
-                    raise ValueError(
-                        f"target must be 'pred', an int or a LongTensor, got {target!r}"
-                    )
-                t = logits.detach().argmax(-1)
-            elif isinstance(target, int):
-                t = torch.full((b,), target, dtype=torch.long, device=logits.device)
-            elif isinstance(target, Tensor):
-                t = target.view(-1).to(logits.device)
-            else:
-                raise TypeError(f"target must be 'pred', an int or a LongTensor, got {target!r}")
+            t = resolve_target(target, None, logits)
             start = output_relevance(logits, t, seed if method == "lrp" else "one")
             (g,) = torch.autograd.grad(logits, x, start)
     cdim = 1 if channels_first else 2

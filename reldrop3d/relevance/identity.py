@@ -23,8 +23,8 @@ import copy
 
 import torch
 
-from reldrop3d.relevance._context import unwrap
-from reldrop3d.relevance.rulemaps import RuleMap
+from reldrop3d.relevance.api import point_relevance, unwrap
+from reldrop3d.relevance.rulemaps import PointLRPComposite, RuleMap, lrp_composite
 
 
 def without_biases(model: torch.nn.Module) -> torch.nn.Module:
@@ -75,9 +75,6 @@ def lrp_identity_gap(
     Raises:
         ValueError: ``epsilon`` is not a positive number.
     """
-    from reldrop3d.relevance.api import point_relevance
-    from reldrop3d.relevance.composite import PointLRPComposite, lrp_composite
-
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
         raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
     plain = without_biases(model)

@@ -1,11 +1,10 @@
-"""Which LRP rule goes on which layer: one map per model family.
+"""Which LRP rule goes on which layer: one map per model family, and its zennit composite.
 
 A :class:`RuleMap` names, for one model instance, the rule of every layer
 (by module name), the batch-norm layers to merge into the linear layer
 before them, and the canonizers that fold difference features. It is the
-single source for both the zennit composite (:func:`~reldrop3d.relevance.lrp_composite`)
-and the fast path (:mod:`reldrop3d.relevance.fast`), so the two agree by
-construction.
+single source for both the zennit composite (:func:`lrp_composite`) and the
+fast path (:mod:`reldrop3d.relevance.fast`), so the two agree by construction.
 
 Default rules, as is common for such networks (Montavon et al. 2019;
 Kohlbrenner et al. 2020): the first layer, which sees raw coordinates,
@@ -37,6 +36,7 @@ import torch
 from torch_geometric.nn import MLP
 from torch_geometric.nn.norm import BatchNorm
 from zennit.canonizers import Canonizer
+from zennit.composites import NameMapComposite
 from zennit.core import Hook
 from zennit.rules import Epsilon, Flat, Pass, WSquare
 
@@ -176,3 +176,33 @@ def rule_map(model: torch.nn.Module, first_rule: str = "flat", epsilon: float = 
         f"{sorted(c.__name__ for c in RULE_MAPS)}. Register one with "
         f"reldrop3d.relevance.register_rule_map, or pass composite=... to point_relevance"
     )
+
+
+class PointLRPComposite(NameMapComposite):
+    """A zennit ``NameMapComposite`` built from a :class:`RuleMap`, kept as ``rule_map``.
+
+    zennit's stock composites match ``torch.nn.Linear`` by type and so miss
+    ``torch_geometric.nn.Linear``; this one names every layer explicitly.
+    """
+
+    def __init__(self, rule_map: RuleMap):
+        self.rule_map = rule_map
+        name_map = [((name,), rule) for name, rule in rule_map.rules.items()]
+        super().__init__(name_map=name_map, canonizers=rule_map.canonizers())
+
+
+def lrp_composite(
+    model: torch.nn.Module, first_rule: str = "flat", epsilon: float = 1e-6
+) -> PointLRPComposite:
+    """The zennit composite that ``point_relevance(method="lrp")`` uses on ``model``.
+
+    Args:
+        model: a reldrop3d model (or a class registered with :func:`register_rule_map`).
+        first_rule: rule of the layers that see raw coordinates: ``"flat"``
+            (default, as the published RelDrop), ``"wsquare"`` or ``"epsilon"``.
+        epsilon: stabiliser of the epsilon rule on the other linear layers.
+
+    Use it with zennit directly (``with composite.context(model): ...``), or
+    inspect ``composite.rule_map`` to see which rule sits on which layer.
+    """
+    return PointLRPComposite(rule_map(model, first_rule, epsilon))

@@ -1,12 +1,4 @@
-r"""LRP rules of our own, in zennit's ``Hook`` protocol (the others are zennit's).
-
-:class:`PoolNorm` is zennit's ``Norm`` rule for a module that takes more than
-one input, such as a pool ``f(x, batch, size)`` over the clouds of a batch.
-zennit's ``Norm`` (a ``BasicHook``) re-runs ``module.forward(x)`` with the
-first input only, and its ``pre_forward`` passes every input through an
-autograd identity (``int`` inputs fail there); this rule keeps the other
-inputs as they were and routes relevance to the first.
-"""
+"""LRP rules of our own, in zennit's ``Hook`` protocol (the others are zennit's)."""
 
 from __future__ import annotations
 
@@ -32,6 +24,10 @@ class PoolNorm(Hook):
     conservative per cloud and channel (up to :math:`\epsilon`), and exact LRP,
     where an even split :math:`R_{b,c} / n_b` (the plain gradient) conserves too
     but gives a point the same share whatever it contributed.
+
+    zennit's ``Norm`` (a ``BasicHook``) re-runs ``module.forward(x)`` with the
+    first input only and passes every input through an autograd identity
+    (``int`` inputs fail there); this rule keeps the other inputs as they were.
 
     Args:
         epsilon: the stabiliser (``sign(0) = +1``, as zennit's).

@@ -1,9 +1,12 @@
-"""How models read a point-cloud batch."""
+"""What the classifiers share: reading a batch, the max-pooled forward, ``reset_parameters``
+and ``__repr__``."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from reldrop3d.models.pool import global_max_pool
 
 
 def cloud_inputs(data, model: torch.nn.Module) -> tuple[Tensor | None, Tensor, Tensor, int]:
@@ -46,11 +49,35 @@ def cloud_inputs(data, model: torch.nn.Module) -> tuple[Tensor | None, Tensor, T
     return x, pos, batch, num_graphs
 
 
-def check_num_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+class Classifier(torch.nn.Module):
+    """A point-cloud classifier: ``forward_features`` (per-point features before the global
+    pool), then ``head`` on their max over each cloud.
 
+    Shapes:
+        forward: ``Batch(pos [N, 3], x [N, in_channels]?, batch [N])`` ->
+        ``logits [num_graphs, num_classes]``.
+    """
 
-def check_in_channels(in_channels: int) -> None:
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 0:
-        raise ValueError(f"in_channels must be an int >= 0, got {in_channels!r}")
+    _shown: tuple[str, ...] = ()  # constructor arguments that __repr__ shows after these two
+
+    def __init__(self, num_classes: int, in_channels: int):
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 0:
+            raise ValueError(f"in_channels must be an int >= 0, got {in_channels!r}")
+        self.num_classes, self.in_channels = num_classes, in_channels
+
+    def forward(self, data) -> Tensor:
+        h, _, batch, num_graphs = self.forward_features(data)
+        return self.head(global_max_pool(h, batch, num_graphs))
+
+    def reset_parameters(self) -> None:
+        for child in self.children():
+            for module in child if isinstance(child, torch.nn.ModuleList) else (child,):
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+
+    def __repr__(self) -> str:
+        names = ("num_classes", "in_channels", *self._shown)
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
