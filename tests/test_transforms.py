@@ -211,3 +211,68 @@ def test_batched_transforms_on_cuda_do_not_synchronise():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert out.pos.is_cuda and out.pos.shape == b.pos.shape
+
+
+# The trainer's augmentation, pinned to the outputs of the code a running study was
+# trained with: the same generator state must give bit-identical clouds and leave the
+# generator where it left it (same draws, same order, same arithmetic).
+PIN_ROWS = [0, 9, 10, 39, 51]
+PINNED = {
+    "default": (
+        2,
+        {},
+        [
+            [-0.014021750539541245, -0.5302385687828064, 0.20653262734413147],
+            [0.0032604001462459564, -0.45861953496932983, 0.5426669120788574],
+            [-0.8663253784179688, -0.2371494472026825, -0.15487205982208252],
+            [0.9323086142539978, 0.2940536141395569, 0.5247066617012024],
+            [0.7285206913948059, -0.8761114478111267, -0.9591982364654541],
+        ],
+        [
+            [0.7405585646629333, -0.6707344055175781, 0.04108991101384163],
+            [0.42465928196907043, -0.9048409461975098, -0.03045104816555977],
+            [-0.0433291532099247, 0.9326995015144348, -0.35804232954978943],
+            [0.6845744848251343, 0.6634461879730225, 0.3019883334636688],
+            [0.20861995220184326, -0.012371760793030262, -0.9779185056686401],
+        ],
+        0.1808772087097168,
+    ),
+    "all": (
+        1,
+        {"jitter": 0.01, "rotate": True},
+        [
+            [0.027938777580857277, -0.5241255760192871, 0.21254032850265503],
+            [0.3707672953605652, -0.45137715339660645, 0.39156821370124817],
+            [0.01922665536403656, -0.24404418468475342, -0.8839952945709229],
+            [-0.3950967788696289, 0.3015512526035309, 1.013026475906372],
+            [-0.8754175305366516, -0.8893715143203735, 0.844958484172821],
+        ],
+        [
+            [0.7362004518508911, -0.6707344055175781, -0.09013471752405167],
+            [0.29272451996803284, -0.9048409461975098, -0.3091522455215454],
+            [0.3478150963783264, 0.9326995015144348, -0.0953749269247055],
+            [-0.1983153223991394, 0.6634461879730225, 0.7214639186859131],
+            [-0.36686474084854126, -0.012371760793030262, 0.9301919937133789],
+        ],
+        0.1705080270767212,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_trainer_augmentation_is_bit_identical_to_the_pinned_outputs(name):
+    from reldrop3d.train.augment import build_augment
+    from reldrop3d.train.config import TrainConfig
+
+    axis, kw, pos, normals, next_draw = PINNED[name]
+    g = torch.Generator().manual_seed(7)
+    clouds = []
+    for i, n in enumerate((9, 1, 30, 12)):
+        p = torch.rand(n, 3, generator=g) * 2 - 1
+        x = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=1)
+        clouds.append(Data(pos=p, x=x, y=torch.tensor([i])))
+    g = torch.Generator().manual_seed(3)
+    out = build_augment(TrainConfig(**kw), axis, g)(Batch.from_data_list(clouds))
+    assert torch.equal(out.pos[PIN_ROWS], torch.tensor(pos))
+    assert torch.equal(out.x[PIN_ROWS], torch.tensor(normals))
+    assert torch.rand(1, generator=g).item() == next_draw
