@@ -10,7 +10,7 @@ they have parts).
 * :class:`ModelNetC`: the official ModelNet-C files (corrupted ModelNet40 test clouds).
 * :class:`ShapeNetPart`: hdf5 and txt layouts, 16 categories, 50 parts.
 * :class:`SyntheticShapes`: part-labelled shapes built from open3d primitives.
-* :mod:`reldrop3d.data.transforms`: augmentations for a ``Data`` or a ``Batch``.
+* :mod:`reldrop3d.data.transforms`: per-cloud augmentations of a ``Data`` or a ``Batch``.
 
 open3d is imported only when :class:`SyntheticShapes` builds its cache.
 """
@@ -20,28 +20,17 @@ from reldrop3d.data.modelnet import ModelNet40, ModelNetC
 from reldrop3d.data.paths import default_data_root
 from reldrop3d.data.shapenet import ShapeNetPart
 from reldrop3d.data.synthetic import SyntheticShapes
-from reldrop3d.data.transforms import (
-    Compose,
-    NormalizeUnitSphere,
-    RandomJitter,
-    RandomRotate,
-    RandomScale,
-    RandomShift,
-    RandomSubsample,
-)
+from reldrop3d.data.transforms import JitterClouds, RotateClouds, ScaleClouds, ShiftClouds
 
 __all__ = [
-    "Compose",
+    "JitterClouds",
     "ModelNet40",
     "ModelNetC",
-    "NormalizeUnitSphere",
     "PointCloudDataset",
-    "RandomJitter",
-    "RandomRotate",
-    "RandomScale",
-    "RandomShift",
-    "RandomSubsample",
+    "RotateClouds",
+    "ScaleClouds",
     "ShapeNetPart",
+    "ShiftClouds",
     "SyntheticShapes",
     "default_data_root",
 ]

@@ -59,7 +59,7 @@ class ModelNet40(LayoutDataset):
 
     * ``pos [num_points, 3]`` float32: the first ``num_points`` stored points
       (deterministic, as in the PointNet code; random subsampling is
-      :class:`~reldrop3d.data.transforms.RandomSubsample`);
+      :class:`torch_geometric.transforms.FixedPoints`);
     * ``y [1]`` int64: the class, an index into :attr:`classes`;
     * ``x [num_points, 3]`` float32 unit normals, if ``use_normals``.
 
@@ -69,7 +69,7 @@ class ModelNet40(LayoutDataset):
     ``lamp`` 0.82/0.77/1.52, flat ``airplane`` 1.70/1.76/0.50) and for the
     OFF meshes they come from; 1 (y) for the PointNet ``ply_hdf5`` shards and
     the PointNet++ ``txt`` files, whose code rotates about y. Rotate about it
-    with ``RandomRotate(axis=dataset.up_axis)``.
+    with ``RotateClouds(axis=dataset.up_axis)``.
 
     Args:
         root: the layout folder or a folder containing it.
