@@ -315,7 +315,7 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown arm(s) {sorted(unknown)}; known: {[a.name for a in ARMS]}")
 
-    from reldrop3d.data.synthetic.decoy import decoy_points
+    from reldrop3d.data.synthetic.generate import decoy_points
 
     started = time.perf_counter()
     splits = build_splits(sizes)

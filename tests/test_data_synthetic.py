@@ -25,12 +25,10 @@ def test_classes_parts_and_shapes(train):
     assert len(train.part_names) == train.num_parts == sum(len(s.parts) for s in SHAPES)
     assert train.class_parts["table"] == (0, 1, 2)
     assert train.part_names[:3] == ["table/top", "table/leg", "table/shelf"]
-    owner = train.part_class
     for i in range(len(train)):
         item = train[i]
         assert item.pos.shape == (96, 3) and item.pos.dtype == torch.float32
         assert item.part.shape == (96,) and item.part.dtype == torch.long
-        assert (owner[item.part] == item.y).all()
         assert set(item.part.tolist()) <= set(train.class_parts[train.classes[item.y.item()]])
         assert "x" not in item
 

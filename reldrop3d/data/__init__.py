@@ -16,8 +16,8 @@ open3d is imported only when :class:`SyntheticShapes` builds its cache.
 """
 
 from reldrop3d.data.clouds import PointCloudDataset
+from reldrop3d.data.files import default_data_root
 from reldrop3d.data.modelnet import ModelNet40, ModelNetC
-from reldrop3d.data.paths import default_data_root
 from reldrop3d.data.shapenet import ShapeNetPart
 from reldrop3d.data.synthetic import SyntheticShapes
 from reldrop3d.data.transforms import JitterClouds, RotateClouds, ScaleClouds, ShiftClouds

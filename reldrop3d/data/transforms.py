@@ -141,11 +141,8 @@ class _CloudTransform(BaseTransform):
 
 
 class ScaleClouds(_CloudTransform):
-    r"""Scale each cloud by ``s ~ U(low, high)``, one factor per axis if ``anisotropic``.
-
-    ``pos' = pos * s[batch]`` with ``s [B, 3]`` (``[B, 1]`` if isotropic); normals
-    become ``normalize(n / s[batch])``. The defaults are PointNet++'s.
-    """
+    """Scale each cloud by ``s ~ U(low, high)``, one factor per axis if ``anisotropic``
+    (``s [B, 3]``, else ``[B, 1]``). The defaults are PointNet++'s."""
 
     def __init__(
         self,
@@ -196,11 +193,8 @@ class ShiftClouds(_CloudTransform):
 
 
 class RotateClouds(_CloudTransform):
-    """Rotate each cloud about ``axis`` by ``theta ~ U(-max_angle, max_angle)``.
-
-    ``axis`` is the up axis of the data (``dataset.up_axis``; 2 = z); the
-    default ``max_angle = pi`` draws any rotation about it.
-    """
+    """Rotate each cloud about ``axis`` (the data's ``up_axis``; 2 = z) by
+    ``theta ~ U(-max_angle, max_angle)``; the default draws any rotation about it."""
 
     def __init__(
         self,
