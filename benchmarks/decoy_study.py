@@ -3,7 +3,7 @@
 Every training object carries a small sphere (the decoy, 1/16 of its points)
 at a position that gives its class away; every test object carries one at
 the position of *another* class (``SyntheticShapes(decoy=True)``, see
-``reldrop3d/data/synthetic/decoy.py``). A model that learned the shortcut
+``reldrop3d/data/synthetic/generate.py``). A model that learned the shortcut
 is wrong on that de-confounded test split. Arms (PointNet, same data, seed,
 schedule and augmentation; only the named change):
 

@@ -56,23 +56,23 @@ def is_writable_dir(path: Path) -> bool:
     return stat.S_ISDIR(mode) and bool(mode & writable_bits) and os.access(path, os.W_OK)
 
 
-def cache_dir_for(source: Path, name: str) -> Path:
-    """A cache folder, created here, for data derived from the folder ``source``.
+def cached_beside(
+    source: Path, name: str, key: str, build: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """:func:`cached_npz` of ``<key>.npz`` beside the data folder ``source``.
 
-    ``<source>/.reldrop3d_cache`` when ``source`` is writable, otherwise
-    ``user_cache_dir(name, <source name>-<hash of its absolute path>)``.
+    The cache folder is ``<source>/.reldrop3d_cache`` when ``source`` is writable,
+    otherwise ``user_cache_dir(name, <source name>-<hash of its absolute path>)``.
     """
-    local = source / ".reldrop3d_cache"
+    folder = source / ".reldrop3d_cache"
     if is_writable_dir(source):
         try:
-            local.mkdir(exist_ok=True)
+            folder.mkdir(exist_ok=True)
         except OSError:
             pass
-        if is_writable_dir(local):
-            return local
-    fallback = user_cache_dir(name, f"{source.name}-{fingerprint(str(source.resolve()))}")
-    fallback.mkdir(parents=True, exist_ok=True)
-    return fallback
+    if not is_writable_dir(folder):
+        folder = user_cache_dir(name, f"{source.name}-{fingerprint(str(source.resolve()))}")
+    return cached_npz(folder / f"{key}.npz", build)
 
 
 def cached_npz(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

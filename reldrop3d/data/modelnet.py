@@ -13,8 +13,7 @@ from tqdm import tqdm
 
 from reldrop3d.data.clouds import Layout, LayoutDataset, Loaded, PointCloudDataset, flat_clouds
 from reldrop3d.data.files import (
-    cache_dir_for,
-    cached_npz,
+    cached_beside,
     check_enough_points,
     check_finite,
     fingerprint,
@@ -48,11 +47,6 @@ def read_ply_hdf5_layout(
     return classes, flat_clouds(**h5_shards([listing], classes, num_points, use_normals))
 
 
-def _cached(folder: Path, key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict:
-    """``build()``'s clouds, cached as ``<key>_v<CACHE_VERSION>.npz`` (thousands of files)."""
-    return cached_npz(cache_dir_for(folder, "modelnet40") / f"{key}_v{CACHE_VERSION}.npz", build)
-
-
 def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
     """``modelnet40_normal_resampled``: ``<class>/<id>.txt`` lines ``x,y,z,nx,ny,nz``.
 
@@ -78,15 +72,14 @@ def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normal
                 )
             path = folder / cls / f"{shape_id}.txt"
             table = read_points_txt(path, 6, delimiter=",", max_rows=num_points)
-            if num_points is not None:
-                check_enough_points(num_points, table.shape[0], path)
+            check_enough_points(num_points, table.shape[0], path)
             check_finite(table[None], path)
             tables.append(table)
             y.append(index[cls])
         return flat_clouds([t[:, :3] for t in tables], y, normals=[t[:, 3:] for t in tables])
 
-    key = f"txt_{split}_n{num_points or 'all'}_{fingerprint(*classes, *ids)}"
-    return classes, _cached(folder, key, build)
+    key = f"txt_{split}_n{num_points or 'all'}_v{CACHE_VERSION}_{fingerprint(*classes, *ids)}"
+    return classes, cached_beside(folder, "modelnet40", key, build)
 
 
 def read_off_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
@@ -129,8 +122,8 @@ def read_off_layout(folder: Path, split: str, num_points: int | None, use_normal
         return flat_clouds(points, [label for label, _ in files], normals=normals)
 
     sizes = [str(p.stat().st_size) for _, p in files]
-    key = f"off_{split}_n{num_points}_{fingerprint(*rel, *sizes)}"
-    return classes, _cached(folder, key, build)
+    key = f"off_{split}_n{num_points}_v{CACHE_VERSION}_{fingerprint(*rel, *sizes)}"
+    return classes, cached_beside(folder, "modelnet40", key, build)
 
 
 class ModelNet40(LayoutDataset):

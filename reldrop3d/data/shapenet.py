@@ -13,8 +13,7 @@ from tqdm import tqdm
 
 from reldrop3d.data.clouds import Layout, LayoutDataset, Loaded, flat_clouds
 from reldrop3d.data.files import (
-    cache_dir_for,
-    cached_npz,
+    cached_beside,
     check_finite,
     check_parts,
     fingerprint,
@@ -130,11 +129,9 @@ def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normal
     ids: list[str] = []
     for part in SPLIT_PARTS[split]:
         path = folder / "train_test_split" / f"shuffled_{part}_file_list.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"expected the split file {path}, which does not exist")
         try:
-            entries = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
+            entries = json.loads(path.read_text())  # a missing file raises, naming it
+        except ValueError as err:
             raise ValueError(f"cannot parse split file {path}: {err}") from err
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
             raise ValueError(
@@ -173,7 +170,7 @@ def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normal
         )
 
     key = f"txt_{split}_n{num_points or 'all'}_v{CACHE_VERSION}_{fingerprint(*ids)}"
-    return list(CATEGORIES), cached_npz(cache_dir_for(folder, "shapenetpart") / f"{key}.npz", build)
+    return list(CATEGORIES), cached_beside(folder, "shapenetpart", key, build)
 
 
 class ShapeNetPart(LayoutDataset):

@@ -31,13 +31,10 @@ def default_synthetic_root() -> Path:
 class SyntheticShapes(PointCloudDataset):
     r"""Ten classes of simple furniture, vessels and vehicles built from open3d primitives.
 
-    Every object is made of named parts (``table`` = top + legs, ``chair`` =
-    seat + legs + back (+ arms), ...; :mod:`~reldrop3d.data.synthetic.shapes`)
-    with random proportions, turned about the up axis z, sampled to exactly
-    ``num_points`` surface points split between parts by area and normalised
-    to the unit sphere (:mod:`~reldrop3d.data.synthetic.generate`). Related
-    classes share parts (table / bench / shelf, chair / stool, bottle / mug /
-    rocket / lamp). Item ``i`` is
+    Every object is made of named parts (``chair`` = seat + legs + back (+ arms),
+    ...; related classes share parts) with random proportions, sampled to exactly
+    ``num_points`` surface points and normalised to the unit sphere (see
+    :mod:`~reldrop3d.data.synthetic.generate`). Item ``i`` is
 
     * ``pos [num_points, 3]`` float32, max radius 1 about the centroid;
     * ``y [1]`` int64: the class, an index into :attr:`classes`;
@@ -56,9 +53,8 @@ class SyntheticShapes(PointCloudDataset):
     ``"swap"`` for test, where a model that learned the shortcut is wrong.
 
     The same ``(split, num_points, samples_per_class, seed, decoy)`` gives
-    identical tensors; splits use different random streams. A split is built
-    at first use (with a tqdm bar) and cached as one ``.npz`` file under
-    ``root`` (default :func:`default_synthetic_root`), written atomically.
+    identical tensors. A split is built at first use and cached as one ``.npz``
+    file under ``root`` (default :func:`default_synthetic_root`).
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.

@@ -146,11 +146,8 @@ def add_decoy(
     decoy_part: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Add a ``k``-point decoy (``mode`` one of :data:`DECOY_MODES`) to one object.
-
-    Args:
-        pos, normals: ``[n - k, 3]`` of the object of class ``label``; ``part``: ``[n - k]``.
-        decoy_part: the decoy's part id.
+    """Add a ``k``-point decoy (``mode`` one of :data:`DECOY_MODES`, part id ``decoy_part``)
+    to one object of class ``label``, ``pos``, ``normals [n - k, 3]``, ``part [n - k]``.
 
     Returns:
         ``(pos [n, 3] float32, normals [n, 3] float32, part [n] int64, decoy_class)``,
