@@ -111,3 +111,22 @@ def test_allocate_is_exact():
     counts = allocate(np.array([1.0, 1.0, 2.0, 1e-3]), 10)
     assert counts.sum() == 10 and counts.tolist()[2] == 5
     assert allocate(np.array([3.0]), 7).tolist() == [7]
+
+
+@pytest.mark.parametrize(
+    "decoy, digest",
+    [
+        (None, "0f77d4fcf2d4636170bd3a04a5ee5a2a88f78702196f5c8722b0be6ed665c775"),
+        ("swap", "f8147f955e5ee97c6398e7491b138d5a5ef91d7cc99aa4fa212c70a280294728"),
+    ],
+)
+def test_generation_is_pinned(decoy, digest):
+    """Caches are named by VERSION: generation must not change unless VERSION is bumped."""
+    import hashlib
+
+    arrays = generate.generate_split("train", 96, 2, 0, progress=False, decoy=decoy)
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        h.update(key.encode())
+        h.update(arrays[key].tobytes())
+    assert (h.hexdigest(), dataset.VERSION) == (digest, 1)

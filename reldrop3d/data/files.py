@@ -24,9 +24,7 @@ import numpy as np
 # ----------------------------------------------------------------------------- places
 def repository_root() -> Path:
     """The folder that holds the ``reldrop3d`` package (the repository root in a checkout)."""
-    import reldrop3d
-
-    return Path(reldrop3d.__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def default_data_root() -> Path:

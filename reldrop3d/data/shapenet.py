@@ -72,9 +72,8 @@ CACHE_VERSION = 1
 def read_categories(path: Path) -> dict[str, int]:
     """``{synset: label}`` from a ``<Category> <synset>`` file, checked against the benchmark."""
     rows = [line.split() for line in read_names(path)]
-    if [r[0].lower() for r in rows] != [c.lower() for c in CATEGORIES] or any(
-        len(r) != 2 for r in rows
-    ):
+    names = [r[0].lower() for r in rows if len(r) == 2]
+    if names != [c.lower() for c in CATEGORIES] or len(names) != len(rows):
         raise ValueError(
             f"{path} must list the 16 ShapeNet part categories as '<Category> <synset>' lines "
             f"in the order {list(CATEGORIES)}, got {[' '.join(r) for r in rows]}"
