@@ -3,7 +3,7 @@
 Every training object carries a small sphere (the decoy, 1/16 of its points)
 at a position that gives its class away; every test object carries one at
 the position of *another* class (``SyntheticShapes(decoy=True)``, see
-``reldrop3d/data/synthetic/decoy.py``). A model that learned the shortcut
+``reldrop3d/data/synthetic/generate.py``). A model that learned the shortcut
 is wrong on that de-confounded test split. Arms (PointNet, same data, seed,
 schedule and augmentation; only the named change):
 
@@ -315,7 +315,7 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown arm(s) {sorted(unknown)}; known: {[a.name for a in ARMS]}")
 
-    from reldrop3d.data.synthetic.decoy import decoy_points
+    from reldrop3d.data.synthetic.generate import decoy_points
 
     started = time.perf_counter()
     splits = build_splits(sizes)

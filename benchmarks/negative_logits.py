@@ -82,9 +82,10 @@ def per_cloud_sum(values, batch, num_graphs):
 def train(args) -> dict:
     import torch
     from torch_geometric.loader import DataLoader
+    from torch_geometric.transforms import Compose
 
     import reldrop3d as rd
-    from reldrop3d.data.transforms import Compose, RandomScale, RandomShift
+    from reldrop3d.data.transforms import ScaleClouds, ShiftClouds
     from reldrop3d.drop import apply_fill, relevance_mask
 
     torch.manual_seed(args.seed)
@@ -96,8 +97,8 @@ def train(args) -> dict:
     drop_gen = torch.Generator().manual_seed(args.seed + 1)
     augment = Compose(
         [
-            RandomScale(0.8, 1.25, generator=torch.Generator().manual_seed(args.seed + 2)),
-            RandomShift(0.1, generator=torch.Generator().manual_seed(args.seed + 3)),
+            ScaleClouds(0.8, 1.25, generator=torch.Generator().manual_seed(args.seed + 2)),
+            ShiftClouds(0.1, generator=torch.Generator().manual_seed(args.seed + 3)),
         ]
     )
     loader = DataLoader(clouds, batch_size=32, shuffle=True, generator=loader_gen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from reldrop3d.data import ModelNet40, default_data_root
-from reldrop3d.data import modelnet_layouts as layouts
+from reldrop3d.data import modelnet as layouts
 
 CLASSES = ["airplane", "night_stand", "person"]
 
@@ -116,7 +117,7 @@ def test_h5_layout_items_labels_and_first_points(tmp_path):
     assert "x" not in item and "part" not in item
     assert torch.equal(item.pos, torch.from_numpy(stored["train"][4, :10]))
     assert ds[-1].y.item() == ds[5].y.item()
-    assert ds.class_counts() == {"airplane": 2, "night_stand": 2, "person": 2}
+    assert torch.bincount(ds.y).tolist() == [2, 2, 2]
 
 
 def test_parent_folder_is_searched_and_loader_batches(tmp_path):
@@ -302,7 +303,9 @@ def test_real_modelnet40(modelnet40_root):
     assert (len(train), len(test)) == (9843, 2468)
     assert train.num_classes == test.num_classes == 40
     assert train[0].pos.shape == (1024, 3) and train.up_axis == 2
-    tr, te = train.class_counts(), test.class_counts()
+    tr, te = (
+        dict(zip(d.classes, torch.bincount(d.y).tolist(), strict=True)) for d in (train, test)
+    )
     for cls, (n_train, n_test) in {
         "airplane": (626, 100),
         "bathtub": (106, 50),
@@ -316,3 +319,30 @@ def test_real_modelnet40(modelnet40_root):
         pos = train.pos.view(-1, 1024, 3)[train.y == label]
         extent = (pos.amax(1) - pos.amin(1)).mean(0)
         assert (extent.argmax() if tallest else extent.argmin()).item() == 2
+
+
+def sha256(data) -> str:
+    return hashlib.sha256(data.numpy().tobytes() if hasattr(data, "numpy") else data).hexdigest()
+
+
+def test_real_modelnet40_outputs_are_pinned(modelnet40_root):
+    """Points, labels and order on the shared data, as a running study reads them."""
+    pinned = {
+        "train": (
+            "daa2f3a2b764eb8f902add770286df1ec11f1d4fb37190d58a923cfc62ea88d7",
+            "a507a7afbf2272d7fecbbe8c2b071b7efacff022e76eae95ffd993f8d50ee461",
+        ),
+        "test": (
+            "cd83291211ce7eeb14ae3c18da87769fbea0a011801af240ff7c7a68c3b95b1d",
+            "0dac28cb8f04742cd124391b3f7ae487b8a8ada37f4723f4a4a7925b1d654b54",
+        ),
+    }
+    for split, (pos, y) in pinned.items():
+        ds = ModelNet40(modelnet40_root, split)
+        assert (sha256(ds.pos), sha256(ds.y)) == (pos, y)
+        assert torch.equal(ds[3].pos, ds.pos[3 * 1024 : 4 * 1024])
+    test = ModelNet40(modelnet40_root, "test", num_points=512)
+    assert sha256(test.pos) == "6b6a4702d4d64cbf322cd0a3a9a6a8367d3e3d6e23a2ede5d5e3ba602174a94a"
+    assert sha256("\n".join(test.names).encode()) == (
+        "051c5c9b27e3d97c141eebedab4ef02de885b9b1fa55bb656f8bfabff140075d"
+    )

@@ -12,8 +12,8 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from reldrop3d.data import ShapeNetPart
-from reldrop3d.data import shapenet_layouts as layouts
-from reldrop3d.data.shapenet_tables import CATEGORIES, PART_RANGES, SYNSETS
+from reldrop3d.data import shapenet as layouts
+from reldrop3d.data.shapenet import CATEGORIES, PART_RANGES, SYNSETS
 
 # (category label, number of shapes) per h5 shard; 2048 points in the real files, 24 here
 SHARDS = {
@@ -105,8 +105,7 @@ def test_h5_splits_labels_and_parts(tmp_path):
     assert torch.equal(item.pos, torch.from_numpy(data[0, :16]))
     assert torch.equal(item.part, torch.from_numpy(pid[0, :16].astype(np.int64)))
     assert item.part.dtype == torch.long and "x" not in item
-    assert set(item.part.tolist()) <= set(ds.category_parts["Mug"])
-    assert (ds.part_category[item.part] == item.y).all()
+    assert set(item.part.tolist()) <= set(ds.class_parts["Mug"])
     batch = next(iter(DataLoader(ds, batch_size=7)))
     assert batch.part.shape == (7 * 16,) and batch.pos.shape == (7 * 16, 3)
 
@@ -174,7 +173,7 @@ def test_txt_resamples_to_exact_size_with_normals(tmp_path):
         # every returned point is a stored row, with its own normal and part
         match = (rows[:, None, :] - stored[None]).abs().amax(-1) < 1e-5
         assert match.any(dim=1).all()
-        assert (ds.part_category[item.part] == item.y).all()
+        assert set(item.part.tolist()) <= set(ds.class_parts[ds.classes[item.y.item()]])
     # the 30-point airplane: 20 distinct rows; the 12-point mug: all 12 rows, padded
     assert torch.unique(ds[0].pos, dim=0).shape[0] == 20
     assert torch.unique(ds[1].pos, dim=0).shape[0] == 12

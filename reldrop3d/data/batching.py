@@ -8,13 +8,6 @@ of rows per cloud, edge tensors (``edge_index``, ``edge_attr``) one entry per ed
 Which attributes are per point or per edge is PyG's decision
 (``Data.is_node_attr`` / ``Data.is_edge_attr``, by size); ``batch`` is per point.
 
-- :func:`check_batch_vector`, :func:`batch_vector`: the one check of a batch vector.
-- :func:`keep_points`: the points where ``keep [P]`` is true.
-- :func:`select_clouds`: the clouds where ``keep [B]`` is true.
-- :func:`to_dense`: ``[P, ...] -> [B, W, ...]`` and ``valid [B, W]`` (PyG's ``to_dense_batch``).
-- :func:`from_dense`: ``[B, W, ...]`` and ``valid`` back to a flat batch; with ``like``,
-  another batch's per-point attributes follow their points.
-
 Every function returns a new object and never writes to its inputs. Outputs
 of a batch built by ``Batch.from_data_list`` keep ``get_example`` and
 ``to_data_list`` working: PyG keeps the per-cloud offsets those need in
@@ -68,11 +61,9 @@ def check_batch_vector(
     ``ptr[B] = P``, non-decreasing, and ``batch[p] = b`` for ``ptr[b] <= p < ptr[b + 1]``
     (checked as: ``batch`` sorted, and the first and last point of every non-empty
     cloud carry its id). Without ``ptr``, ``B = batch[-1] + 1`` and
-    ``ptr[b] = #{p : batch_p < b}`` (``searchsorted``). ``batch=None`` is one cloud
-    of ``num_points`` points (on ``device``).
-
-    Host reads: one for the check (``check_values=False`` skips it: the caller
-    vouches for the values), one more for ``B`` when ``ptr`` is not given.
+    ``ptr[b] = #{p : batch_p < b}``. ``batch=None`` is one cloud of ``num_points``
+    points (on ``device``). Host reads: one for the check (``check_values=False``
+    skips it), one more for ``B`` when ``ptr`` is not given.
 
     Raises:
         TypeError: wrong type, dtype or rank. ValueError: wrong size or device, or
@@ -165,8 +156,7 @@ def num_points(data: Data) -> int:
 
 
 def batch_vector(data: Data, check_values: bool = True) -> tuple[Tensor, Tensor]:
-    """The checked ``(batch [P], ptr [B + 1])`` of a PyG batch; a ``Data`` without
-    ``batch`` is one cloud. See :func:`check_batch_vector`."""
+    """The :func:`check_batch_vector` ``(batch [P], ptr [B + 1])`` of a PyG batch or ``Data``."""
     size = num_points(data)
     device = next((v.device for _, v in data.items() if isinstance(v, Tensor)), None)
     return check_batch_vector(
@@ -204,8 +194,7 @@ def keep_points(data: Data, keep: Tensor) -> Data:
 
     Per-point attributes are indexed by the kept points (in order), ``batch``
     and ``ptr`` recomputed (a cloud may become empty), per-cloud attributes
-    kept, edges between kept points kept and relabelled. Reading the new size
-    is a host sync on a GPU.
+    kept, edges between kept points kept and relabelled. One host sync (the new size).
     """
     batch, ptr = batch_vector(data)
     _check_mask("keep", keep, batch.numel(), batch.device)
@@ -242,7 +231,7 @@ def to_dense(
 
     Row ``b`` holds cloud ``b``'s points in order, first; ``valid [B, W]`` marks
     them. ``W = width`` if given (at least the largest cloud), else the largest
-    cloud (a host read). PyG's ``to_dense_batch`` on the checked batch vector.
+    cloud (a host read).
     """
     batch, ptr = batch_vector(data)
     x = data.pos if x is None else x

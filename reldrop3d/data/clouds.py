@@ -1,22 +1,21 @@
-"""In-memory storage of many point clouds and the dataset base class built on it.
+"""Point clouds held in memory, the dataset classes built on them, and subsets of them.
 
-:class:`Clouds` keeps ``M`` clouds of possibly different sizes as flat arrays
-plus a CSR pointer (the layout of a PyG ``Batch``):
+Readers hand ``M`` clouds of possibly different sizes over as flat numpy
+arrays with a CSR pointer (the layout of a PyG ``Batch``; also the layout of
+the ``.npz`` caches), a dict of
 
-* ``pos [P, 3]`` float32, ``P = sum_i n_i``; cloud ``i`` is
-  ``pos[ptr[i]:ptr[i+1]]``;
-* ``y [M]`` int64 class labels;
-* ``normals [P, 3]`` float32 (optional), ``part [P]`` int64 (optional);
-* ``names`` (optional): one id string per cloud.
+* ``pos [P, 3]`` float32, ``P = sum_i n_i``: cloud ``i`` is ``pos[ptr[i]:ptr[i + 1]]``;
+* ``ptr [M + 1]`` int64 and ``y [M]`` int64 class labels;
+* optionally ``normals [P, 3]`` float32, ``part [P]`` int64, ``names [M]`` str.
 
-:class:`PointCloudDataset` wraps a :class:`Clouds` as a
-:class:`torch.utils.data.Dataset` of :class:`torch_geometric.data.Data`
-items, so ``__getitem__`` is two slices and a ``Data`` constructor.
+:class:`PointCloudDataset` serves them as :class:`torch_geometric.data.Data`
+items; :class:`LayoutDataset` reads them from whichever on-disk
+:class:`Layout` of a dataset it finds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,149 +25,63 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torch_geometric.data import Data
 
-from reldrop3d.data._checks import (
-    check_enough_points,
-    check_finite,
-    check_labels,
-    check_transform,
-)
 
+def flat_clouds(
+    pos: Sequence[np.ndarray],
+    y: Sequence[int] | np.ndarray,
+    normals: Sequence[np.ndarray] | None = None,
+    part: Sequence[np.ndarray] | None = None,
+    names: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """The flat arrays (see the module docstring) of clouds given one by one.
 
-@dataclass(frozen=True)
-class Clouds:
-    """``M`` point clouds stored flat (numpy), see the module docstring for shapes."""
-
-    pos: np.ndarray
-    ptr: np.ndarray
-    y: np.ndarray
-    normals: np.ndarray | None = None
-    part: np.ndarray | None = None
-    names: list[str] | None = None
-
-    @classmethod
-    def from_dense(
-        cls,
-        pos: np.ndarray,
-        y: np.ndarray,
-        normals: np.ndarray | None = None,
-        part: np.ndarray | None = None,
-        names: list[str] | None = None,
-    ) -> Clouds:
-        """From equal-size clouds.
-
-        ``pos [M, N, 3]``, ``y [M]``, ``normals [M, N, 3]`` and ``part [M, N]``.
-        """
-        m, n = pos.shape[:2]
-        return cls(
-            pos=np.ascontiguousarray(pos, dtype=np.float32).reshape(m * n, 3),
-            ptr=np.arange(m + 1, dtype=np.int64) * n,
-            y=np.asarray(y, dtype=np.int64).reshape(m),
-            normals=None if normals is None else normals.astype(np.float32).reshape(m * n, 3),
-            part=None if part is None else part.astype(np.int64).reshape(m * n),
-            names=names,
-        )
-
-    @classmethod
-    def concat(cls, chunks: list[Clouds]) -> Clouds:
-        """Concatenate several :class:`Clouds` (e.g. one per HDF5 shard) in order."""
-        if len(chunks) == 1:
-            return chunks[0]
-        offsets = np.cumsum([0] + [c.pos.shape[0] for c in chunks[:-1]])
-        ptr = np.concatenate([[0]] + [c.ptr[1:] + o for c, o in zip(chunks, offsets, strict=True)])
-
-        def cat(field: str) -> np.ndarray | None:
-            parts = [getattr(c, field) for c in chunks]
-            return None if any(p is None for p in parts) else np.concatenate(parts)
-
-        names = None
-        if all(c.names is not None for c in chunks):
-            names = [n for c in chunks for n in c.names]  # type: ignore[union-attr]
-        return cls(
-            pos=np.concatenate([c.pos for c in chunks]),
-            ptr=ptr.astype(np.int64),
-            y=np.concatenate([c.y for c in chunks]),
-            normals=cat("normals"),
-            part=cat("part"),
-            names=names,
-        )
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    @property
-    def sizes(self) -> np.ndarray:
-        """Number of points of each cloud, ``[M]``."""
-        return np.diff(self.ptr)
-
-
-def clouds_from_h5(
-    arrays: dict[str, np.ndarray],
-    path: Path,
-    num_classes: int,
-    num_points: int | None,
-    use_normals: bool,
-    part_key: str | None = None,
-) -> Clouds:
-    """Check the arrays read from one HDF5 file and keep the first ``num_points`` points.
-
-    Args:
-        arrays: ``data [M, N, 3]``, ``label [M]`` or ``[M, 1]``, optionally
-            ``normal [M, N, 3]``, ``name [M]`` (bytes) and ``arrays[part_key] [M, N]``.
-        path: the file, for messages.
-        num_classes: labels must lie in ``[0, num_classes)``.
-        num_points: points to keep per cloud (``None``: all); at most ``N``.
-        use_normals: keep ``normal`` (an error if the file has none).
-        part_key: the key of per-point part labels, if any.
-
-    Raises:
-        ValueError: wrong shapes, ``num_points > N``, NaN/inf coordinates or
-            labels out of range; the message names ``path`` (and the item).
+    ``pos`` and ``normals`` hold ``[n_i, 3]`` arrays (or are ``[M, N, 3]`` arrays),
+    ``part`` ``[n_i]`` arrays, ``y`` and ``names`` one entry per cloud.
     """
-    data = arrays["data"]
-    if data.ndim != 3 or data.shape[2] != 3:
-        raise ValueError(f"'data' in {path} must have shape [M, N, 3], got {data.shape}")
-    m = data.shape[0]
-    labels = arrays["label"].reshape(-1)
-    if labels.shape[0] != m:
-        raise ValueError(
-            f"'label' in {path} must hold one label per cloud ({m}), got {labels.shape[0]}"
-        )
-    n = check_enough_points(num_points, data.shape[1], path)
-    pos = data[:, :n]
-    check_finite(pos, path)
-    normals = None
-    if use_normals:
-        if "normal" not in arrays:
-            raise ValueError(f"use_normals=True but {path} stores no 'normal' dataset")
-        normals = arrays["normal"][:, :n]
-        if normals.shape != pos.shape:
-            raise ValueError(f"'normal' in {path} must have shape {pos.shape}, got {normals.shape}")
-        check_finite(normals, path, "normals")
-    part = None
-    if part_key is not None:
-        part = arrays[part_key]
-        if part.shape[:2] != data.shape[:2]:
-            raise ValueError(
-                f"'{part_key}' in {path} must have shape {data.shape[:2]}, got {part.shape}"
-            )
-        part = part[:, :n]
-    names = None
-    if "name" in arrays:
-        names = [s.decode() if isinstance(s, bytes) else str(s) for s in arrays["name"]]
-    y = check_labels(labels, num_classes, path)
-    return Clouds.from_dense(pos, y, normals=normals, part=part, names=names)
+    sizes = [len(p) for p in pos]
+    out = {
+        "pos": np.concatenate(pos).astype(np.float32),
+        "ptr": np.cumsum([0, *sizes]).astype(np.int64),
+        "y": np.asarray(y, dtype=np.int64).reshape(-1),
+    }
+    if normals is not None:
+        out["normals"] = np.concatenate(normals).astype(np.float32)
+    if part is not None:
+        out["part"] = np.concatenate(part).astype(np.int64)
+    if names is not None:
+        out["names"] = np.asarray(names, dtype=str)
+    return out
+
+
+def check_split(split: str, allowed: Sequence[str]) -> str:
+    """``split`` if it is one of ``allowed``."""
+    if not isinstance(split, str) or split not in allowed:
+        raise ValueError(f"split must be one of {tuple(allowed)}, got {split!r}")
+    return split
+
+
+def check_int(
+    name: str, value: int | None, minimum: int = 1, allow_none: bool = False
+) -> int | None:
+    """``value`` if it is an int ``>= minimum`` (or ``None`` when allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        expected = f"an int >= {minimum}" + (" or None" if allow_none else "")
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
 
 
 class PointCloudDataset(Dataset):
     """A :class:`~torch.utils.data.Dataset` of point clouds held in memory.
 
-    Item ``i`` is ``Data(pos [n_i, 3] float32, y [1] int64)`` plus
-    ``x [n_i, 3]`` (unit normals) when the clouds carry normals and
-    ``part [n_i]`` int64 when they carry part labels. Each item holds fresh
-    copies of the stored tensors, so a transform may modify it in place.
-    ``transform`` (``Data -> Data``) is applied last.
-
-    Subclasses fill in ``classes`` and call :meth:`_set_clouds`.
+    Item ``i`` is ``Data(pos [n_i, 3] float32, y [1] int64)``, plus ``x [n_i, 3]``
+    unit normals, ``part [n_i]`` int64 part labels and ``mask [n_i]`` bool where
+    the dataset has them. Items hold fresh copies, so a ``transform``
+    (``Data -> Data``, applied last) may modify them in place. Subclasses set
+    ``classes`` and call :meth:`_set_clouds`.
     """
 
     #: Index of the vertical axis of the stored coordinates (0 = x, 1 = y, 2 = z).
@@ -176,24 +89,24 @@ class PointCloudDataset(Dataset):
 
     def __init__(self, transform: Callable[[Data], Data] | None = None) -> None:
         super().__init__()
-        self.transform = check_transform(transform)
+        if transform is not None and not callable(transform):
+            raise TypeError(
+                f"transform must be a callable Data -> Data or None, got {type(transform).__name__}"
+            )
+        self.transform = transform
         self.classes: list[str] = []
-        self.names: list[str] | None = None
-        self.pos = torch.empty(0, 3)
-        self.y = torch.empty(0, dtype=torch.long)
-        self.normals: Tensor | None = None
-        self.part: Tensor | None = None
-        self._ptr: list[int] = [0]
+        self._set_clouds({"pos": np.empty((0, 3)), "ptr": np.zeros(1), "y": np.empty(0)})
 
-    def _set_clouds(self, clouds: Clouds) -> None:
-        self.pos = torch.from_numpy(np.ascontiguousarray(clouds.pos, dtype=np.float32))
-        self.y = torch.from_numpy(np.ascontiguousarray(clouds.y, dtype=np.int64))
-        self.normals = (
-            None if clouds.normals is None else torch.from_numpy(clouds.normals.astype(np.float32))
-        )
-        self.part = None if clouds.part is None else torch.from_numpy(clouds.part.astype(np.int64))
-        self.names = clouds.names
-        self._ptr = [int(p) for p in clouds.ptr]
+    def _set_clouds(self, clouds: dict[str, np.ndarray]) -> None:
+        """Hold the flat ``clouds`` (see the module docstring) as tensors."""
+        normals, part, names = (clouds.get(k) for k in ("normals", "part", "names"))
+        self.pos = torch.from_numpy(np.ascontiguousarray(clouds["pos"], dtype=np.float32))
+        self.y = torch.from_numpy(np.ascontiguousarray(clouds["y"], dtype=np.int64))
+        self.normals = None if normals is None else torch.from_numpy(normals.astype(np.float32))
+        self.part = None if part is None else torch.from_numpy(part.astype(np.int64))
+        self.mask: Tensor | None = None
+        self.names = None if names is None else [str(n) for n in names]
+        self._ptr: list[int] = [int(p) for p in clouds["ptr"]]
 
     @property
     def num_classes(self) -> int:
@@ -201,19 +114,9 @@ class PointCloudDataset(Dataset):
         return len(self.classes)
 
     @property
-    def ptr(self) -> Tensor:
-        """CSR pointer ``[M + 1]``: cloud ``i`` is ``pos[ptr[i]:ptr[i + 1]]``."""
-        return torch.tensor(self._ptr, dtype=torch.long)
-
-    @property
     def sizes(self) -> Tensor:
         """Number of points of each cloud, ``[M]``."""
-        return self.ptr.diff()
-
-    def class_counts(self) -> dict[str, int]:
-        """Number of clouds of each class, in class order."""
-        counts = torch.bincount(self.y, minlength=self.num_classes)
-        return dict(zip(self.classes, counts.tolist(), strict=True))
+        return torch.tensor(self._ptr).diff()
 
     def __len__(self) -> int:
         return len(self._ptr) - 1
@@ -229,24 +132,122 @@ class PointCloudDataset(Dataset):
             raise IndexError(f"index {idx} out of range for a dataset of {n} clouds")
         a, b = self._ptr[i], self._ptr[i + 1]
         data = Data(pos=self.pos[a:b].clone(), y=self.y[i : i + 1].clone())
-        if self.normals is not None:
-            data.x = self.normals[a:b].clone()
-        if self.part is not None:
-            data.part = self.part[a:b].clone()
-        if self.transform is not None:
-            data = self.transform(data)
-        return data
+        for key, value in (("x", self.normals), ("part", self.part), ("mask", self.mask)):
+            if value is not None:
+                data[key] = value[a:b].clone()
+        return data if self.transform is None else self.transform(data)
 
     def _repr_extra(self) -> str:
         return ""
 
     def __repr__(self) -> str:
-        sizes = set(self._ptr[i + 1] - self._ptr[i] for i in range(min(len(self), 1000)))
+        sizes = {self._ptr[i + 1] - self._ptr[i] for i in range(min(len(self), 1000))}
         points = str(sizes.pop()) if len(sizes) == 1 else "varying"
         return (
             f"{type(self).__name__}({len(self)} clouds, {points} points, "
             f"{self.num_classes} classes{self._repr_extra()})"
         )
+
+
+#: What a layout's reader returns: the class names and the flat clouds.
+Loaded = tuple[list[str], dict[str, np.ndarray]]
+Reader = Callable[[Path, str, int | None, bool], Loaded]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One on-disk layout of a dataset.
+
+    ``read(folder, split, num_points, use_normals)`` returns ``(classes, flat
+    clouds)``; ``up_axis`` is the vertical axis of the coordinates. A folder holds
+    the layout when each of the ``markers`` (glob patterns, ``|`` between
+    alternatives) matches an entry in it; ``example`` names a folder of the layout.
+    """
+
+    name: str
+    read: Reader
+    up_axis: int
+    markers: tuple[str, ...]
+    example: str
+
+    def found_in(self, folder: Path) -> bool:
+        return all(
+            any(next(folder.glob(p), None) is not None for p in marker.split("|"))
+            for marker in self.markers
+        )
+
+    @property
+    def description(self) -> str:
+        return f"{self.name}: {' + '.join(self.markers)} (e.g. {self.example})"
+
+
+def find_layout(
+    root: Path, layouts: Sequence[Layout], layout: str | None = None, dataset: str = "dataset"
+) -> tuple[Layout, Path]:
+    """The first of ``layouts`` (or the one named ``layout``) found in ``root``, ``root/raw``
+    or an immediate subfolder of ``root`` (and its ``raw/``), with the folder holding it.
+
+    Raises:
+        ValueError: ``layout`` names none of ``layouts``.
+        FileNotFoundError: ``root`` is missing or holds no layout; the message lists
+            the layouts looked for and what ``root`` holds.
+    """
+    names = [lay.name for lay in layouts]
+    if layout is not None and layout not in names:
+        raise ValueError(f"layout must be one of {names} or None, got {layout!r}")
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a folder"
+        raise FileNotFoundError(f"{dataset} root {root} {what}")
+    wanted = [lay for lay in layouts if layout in (None, lay.name)]
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for folder in [root, root / "raw"] + [d for sub in subdirs for d in (sub, sub / "raw")]:
+        for lay in wanted:
+            if folder.is_dir() and lay.found_in(folder):
+                return lay, folder
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    found = ", ".join(entries[:20]) + (
+        f", ... ({len(entries)} entries)" if len(entries) > 20 else ""
+    )
+    looked = "; ".join(lay.description for lay in wanted)
+    raise FileNotFoundError(
+        f"no {dataset} layout found in {root} (nor in its raw/ or immediate subfolders). "
+        f"Looked for: {looked}. Found: {found or 'nothing (empty folder)'}"
+    )
+
+
+class LayoutDataset(PointCloudDataset):
+    """A dataset read whole from whichever of its :attr:`LAYOUTS` is found under ``root``.
+
+    Subclasses set :attr:`SPLITS` and :attr:`LAYOUTS`.
+    Normals are kept as ``x`` only if ``use_normals``.
+    """
+
+    SPLITS: tuple[str, ...] = ()
+    LAYOUTS: tuple[Layout, ...] = ()
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        num_points: int | None,
+        transform: Callable[[Data], Data] | None = None,
+        use_normals: bool = False,
+        layout: str | None = None,
+    ) -> None:
+        super().__init__(transform)
+        self.split = check_split(split, self.SPLITS)
+        self.num_points = check_int("num_points", num_points, allow_none=True)
+        self.use_normals = bool(use_normals)
+        root = Path(root).expanduser()
+        found, self.folder = find_layout(root, self.LAYOUTS, layout, type(self).__name__)
+        self.layout, self.up_axis = found.name, found.up_axis
+        self.classes, clouds = found.read(self.folder, split, self.num_points, self.use_normals)
+        if not self.use_normals:
+            clouds.pop("normals", None)
+        self._set_clouds(clouds)
+
+    def _repr_extra(self) -> str:
+        return f", split={self.split!r}, layout={self.layout!r}"
 
 
 class CloudSubset(Dataset):
@@ -257,7 +258,7 @@ class CloudSubset(Dataset):
     ``num_classes``, ``up_axis``, part names, ...) is the dataset's own.
     """
 
-    def __init__(self, dataset: Dataset, indices) -> None:
+    def __init__(self, dataset: Dataset, indices: Sequence[int] | Tensor) -> None:
         super().__init__()
         self.dataset = dataset
         self.indices = [int(i) for i in indices]

@@ -1,81 +1,171 @@
-"""ModelNet40 classification dataset, from whichever of its four layouts is on disk, and
-the official ModelNet-C release of its corrupted test split."""
+"""ModelNet40 from whichever of its four on-disk layouts is found, and the official
+ModelNet-C release of its corrupted test split."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from torch_geometric.data import Data
+from tqdm import tqdm
 
-from reldrop3d.data import modelnet_layouts as layouts
-from reldrop3d.data.clouds import PointCloudDataset, clouds_from_h5
-from reldrop3d.data.files import read_h5
-from reldrop3d.data.layout import Layout, LayoutDataset
-
-#: Layouts in order of preference when a folder holds several.
-LAYOUTS: tuple[Layout, ...] = (
-    Layout(
-        "h5",
-        "h5: train.h5/test.h5 + shape_names.txt (e.g. modelnet40_1024/)",
-        layouts.is_h5,
-        layouts.read_h5_layout,
-        2,
-    ),
-    Layout(
-        "ply_hdf5",
-        "ply_hdf5: ply_data_*.h5 listed in train_files.txt/test_files.txt + shape_names.txt "
-        "(modelnet40_ply_hdf5_2048/)",
-        layouts.is_ply_hdf5,
-        layouts.read_ply_hdf5_layout,
-        1,
-    ),
-    Layout(
-        "txt",
-        "txt: modelnet40_shape_names.txt, modelnet40_{train,test}.txt, <class>/<id>.txt "
-        "(modelnet40_normal_resampled/)",
-        layouts.is_txt,
-        layouts.read_txt_layout,
-        1,
-    ),
-    Layout(
-        "off",
-        "off: <class>/{train,test}/*.off (PyG's raw ModelNet40/)",
-        layouts.is_off,
-        layouts.read_off_layout,
-        2,
-    ),
+from reldrop3d.data.clouds import Layout, LayoutDataset, Loaded, PointCloudDataset, flat_clouds
+from reldrop3d.data.files import (
+    cached_beside,
+    check_enough_points,
+    check_finite,
+    fingerprint,
+    h5_clouds,
+    h5_shards,
+    read_names,
+    read_off,
+    read_points_txt,
 )
+from reldrop3d.data.surface import normalize_unit_sphere_np, sample_surface
+
+#: Seed mixed with each OFF file's relative path to sample its surface points.
+OFF_SEED = 0
+#: Bump when the cached arrays of the txt/off layouts change meaning.
+CACHE_VERSION = 1
+
+
+def read_h5_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
+    """``shape_names.txt`` + ``<split>.h5`` with ``data [M, N, 3]``, ``label [M, 1]``, ``name``."""
+    classes = read_names(folder / "shape_names.txt")
+    path = folder / f"{split}.h5"
+    return classes, flat_clouds(**h5_clouds(path, classes, num_points, use_normals))
+
+
+def read_ply_hdf5_layout(
+    folder: Path, split: str, num_points: int | None, use_normals: bool
+) -> Loaded:
+    """The PointNet shards ``ply_data_<split><k>.h5`` listed in ``<split>_files.txt``."""
+    classes = read_names(folder / "shape_names.txt")
+    listing = folder / f"{split}_files.txt"
+    return classes, flat_clouds(**h5_shards([listing], classes, num_points, use_normals))
+
+
+def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
+    """``modelnet40_normal_resampled``: ``<class>/<id>.txt`` lines ``x,y,z,nx,ny,nz``.
+
+    Ids (``airplane_0001``) come from ``modelnet40_<split>.txt``; the class is
+    the id without its ``_<number>`` suffix. Only the first ``num_points``
+    lines of each file are read.
+    """
+    names_file = folder / "modelnet40_shape_names.txt"
+    classes = read_names(names_file)
+    listing = folder / f"modelnet40_{split}.txt"
+    ids = read_names(listing)
+    if not ids:
+        raise ValueError(f"the file list {listing} is empty; expected shape ids")
+    index = {c: i for i, c in enumerate(classes)}
+
+    def build() -> dict[str, np.ndarray]:
+        tables, y = [], []
+        for shape_id in tqdm(ids, desc=f"ModelNet40 txt {split}", unit="file"):
+            cls = shape_id.rsplit("_", 1)[0]
+            if cls not in index:
+                raise ValueError(
+                    f"{listing} lists {shape_id!r} whose class {cls!r} is not in {names_file}"
+                )
+            path = folder / cls / f"{shape_id}.txt"
+            table = read_points_txt(path, 6, delimiter=",", max_rows=num_points)
+            check_enough_points(num_points, table.shape[0], path)
+            check_finite(table[None], path)
+            tables.append(table)
+            y.append(index[cls])
+        return flat_clouds([t[:, :3] for t in tables], y, normals=[t[:, 3:] for t in tables])
+
+    key = f"txt_{split}_n{num_points or 'all'}_v{CACHE_VERSION}_{fingerprint(*classes, *ids)}"
+    return classes, cached_beside(folder, "modelnet40", key, build)
+
+
+def read_off_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
+    """PyG's raw tree ``<class>/<split>/*.off``: meshes sampled to ``num_points`` points.
+
+    Classes are the sorted folder names that have a ``train/`` or ``test/``
+    subfolder; files are sorted by name. Each mesh is sampled uniformly by
+    area (:func:`~reldrop3d.data.surface.sample_surface`) with a seed fixed by
+    its relative path, so every run gives the same points, then centred and
+    scaled to the unit sphere; normals are those of the sampled triangles.
+    """
+    if num_points is None:
+        raise ValueError("num_points must be a positive int for the OFF layout, got None")
+    classes = sorted(
+        d.name for d in folder.iterdir() if (d / "train").is_dir() or (d / "test").is_dir()
+    )
+    files = [
+        (label, path)
+        for label, cls in enumerate(classes)
+        for path in sorted((folder / cls / split).glob("*.off"))
+    ]
+    if not files:
+        raise FileNotFoundError(f"no {split} OFF files under {folder}/<class>/{split}/")
+    rel = [p.relative_to(folder).as_posix() for _, p in files]
+
+    def build() -> dict[str, np.ndarray]:
+        points, normals = [], []
+        for (_, path), name in tqdm(
+            list(zip(files, rel, strict=True)), desc=f"ModelNet40 off {split}", unit="mesh"
+        ):
+            vertices, triangles = read_off(path)
+            rng = np.random.default_rng([OFF_SEED, zlib.crc32(name.encode())])
+            try:
+                pts, nrm = sample_surface(vertices, triangles, num_points, rng)
+            except ValueError as err:
+                raise ValueError(f"cannot sample OFF file {path}: {err}") from err
+            check_finite(pts[None], path)
+            points.append(normalize_unit_sphere_np(pts))
+            normals.append(nrm)
+        return flat_clouds(points, [label for label, _ in files], normals=normals)
+
+    sizes = [str(p.stat().st_size) for _, p in files]
+    key = f"off_{split}_n{num_points}_v{CACHE_VERSION}_{fingerprint(*rel, *sizes)}"
+    return classes, cached_beside(folder, "modelnet40", key, build)
 
 
 class ModelNet40(LayoutDataset):
     r"""ModelNet40 (Wu et al., CVPR 2015): 12,311 CAD models in 40 classes, as point clouds.
 
-    Reads any of four layouts (see :mod:`reldrop3d.data.modelnet_layouts`),
-    detected in ``root`` itself, in ``root/raw`` or in an immediate subfolder
-    of ``root`` (so ``root`` may be ``$RELDROP3D_DATA`` holding
-    ``modelnet40_1024/``). All clouds are loaded into memory at construction;
-    item ``i`` is
+    Reads any of four layouts, found in ``root`` itself, in ``root/raw`` or in
+    an immediate subfolder of ``root`` (so ``root`` may be ``$RELDROP3D_DATA``
+    holding ``modelnet40_1024/``):
+
+    ============  ============================================  =======  =======
+    layout        files                                         normals  up axis
+    ============  ============================================  =======  =======
+    ``h5``        ``{train,test}.h5`` + ``shape_names.txt``     if any   z (2)
+    ``ply_hdf5``  ``ply_data_*.h5`` listed in ``*_files.txt``   if any   y (1)
+    ``txt``       ``<class>/<id>.txt`` (``x,y,z,nx,ny,nz``)     yes      y (1)
+    ``off``       ``<class>/{train,test}/*.off`` meshes         yes      z (2)
+    ============  ============================================  =======  =======
+
+    All clouds are loaded into memory at construction (the txt and OFF layouts,
+    thousands of files, are cached as one ``.npz`` per split and ``num_points``
+    next to the data, or under ``~/.cache/reldrop3d/modelnet40`` when that
+    folder is read-only). Item ``i`` is
 
     * ``pos [num_points, 3]`` float32: the first ``num_points`` stored points
       (deterministic, as in the PointNet code; random subsampling is
-      :class:`~reldrop3d.data.transforms.RandomSubsample`);
+      :class:`torch_geometric.transforms.FixedPoints`); the OFF layout samples
+      exactly ``num_points`` per mesh instead;
     * ``y [1]`` int64: the class, an index into :attr:`classes`;
     * ``x [num_points, 3]`` float32 unit normals, if ``use_normals``.
 
-    **Up axis.** :attr:`up_axis` gives the vertical axis of the loaded layout:
-    2 (z) for the shared ``modelnet40_1024`` h5 files, measured there (mean
-    per-axis extents: ``bottle`` 0.57/0.57/1.72, ``person`` 0.76/0.57/1.79,
-    ``lamp`` 0.82/0.77/1.52, flat ``airplane`` 1.70/1.76/0.50) and for the
-    OFF meshes they come from; 1 (y) for the PointNet ``ply_hdf5`` shards and
-    the PointNet++ ``txt`` files, whose code rotates about y. Rotate about it
-    with ``RandomRotate(axis=dataset.up_axis)``.
+    **Up axis** (:attr:`up_axis`, rotate about it with
+    ``RotateClouds(axis=dataset.up_axis)``): z for the shared ``modelnet40_1024``
+    h5 files, measured there (mean per-axis extents: ``bottle`` 0.57/0.57/1.72,
+    ``person`` 0.76/0.57/1.79, ``lamp`` 0.82/0.77/1.52, flat ``airplane``
+    1.70/1.76/0.50) and for the OFF meshes they come from; y for the PointNet
+    ``ply_hdf5`` shards and the PointNet++ ``txt`` files, whose code rotates
+    about y (those files are not on this machine to measure).
 
     Args:
         root: the layout folder or a folder containing it.
         split: ``"train"`` or ``"test"``.
         num_points: points per cloud, at most the number stored (``None``: all).
-            The OFF layout samples exactly this many per mesh (cached).
         transform: optional ``Data -> Data`` applied to each item.
         use_normals: return the stored normals as ``x``; an error for a layout
             that has none.
@@ -89,11 +179,27 @@ class ModelNet40(LayoutDataset):
             NaN/inf coordinates (the message names the file and the item).
     """
 
-    NAME = "ModelNet40"
-    LAYOUTS = LAYOUTS
     SPLITS = ("train", "test")
-    #: Up axis of the shared ``modelnet40_1024`` data; instances set that of their layout.
-    up_axis: int = 2
+    LAYOUTS = (
+        Layout(
+            "h5", read_h5_layout, 2, ("shape_names.txt", "train.h5|test.h5"), "modelnet40_1024/"
+        ),
+        Layout(
+            "ply_hdf5",
+            read_ply_hdf5_layout,
+            1,
+            ("shape_names.txt", "train_files.txt|test_files.txt"),
+            "modelnet40_ply_hdf5_2048/",
+        ),
+        Layout(
+            "txt",
+            read_txt_layout,
+            1,
+            ("modelnet40_shape_names.txt",),
+            "modelnet40_normal_resampled/",
+        ),
+        Layout("off", read_off_layout, 2, ("*/train/*.off|*/test/*.off",), "PyG's raw ModelNet40/"),
+    )
 
     def __init__(
         self,
@@ -105,9 +211,6 @@ class ModelNet40(LayoutDataset):
         layout: str | None = None,
     ) -> None:
         super().__init__(root, split, num_points, transform, use_normals, layout)
-
-    def _repr_extra(self) -> str:
-        return f", split={self.split!r}, layout={self.layout!r}"
 
 
 #: File stem of each corruption in the official ModelNet-C release, by the name
@@ -127,11 +230,10 @@ class ModelNetC(PointCloudDataset):
     r"""The official ModelNet-C release (Ren et al. 2022): the 2,468 ModelNet40 test clouds
     under seven corruptions at five levels, read from its files instead of generated.
 
-    ``root`` holds ``clean.h5`` and ``<file>_<level>.h5`` for the corruption file
-    stems of :data:`MODELNET_C_FILES` (``dropout_global``, ``add_local``, ...) and
-    levels 0-4, each with ``data [2468, N, 3]`` (``N`` depends on the corruption:
-    1,024 for most, fewer after dropping, more after adding) and ``label``, in
-    the order of ModelNet40's test split. There is no class list: labels are
+    ``root`` holds ``clean.h5`` and ``<file>_<level>.h5`` for the file stems of
+    :data:`MODELNET_C_FILES` and levels 0-4, each with ``data [2468, N, 3]``
+    (``N`` is 1,024 for most corruptions, fewer after dropping, more after
+    adding) and ``label``, in the order of ModelNet40's test split. Labels are
     ModelNet40's class indices, named by ``classes`` when given.
 
     Args:
@@ -163,8 +265,7 @@ class ModelNetC(PointCloudDataset):
         self.classes = list(classes) if classes is not None else [str(c) for c in range(40)]
         stem = "clean" if corruption == "clean" else f"{MODELNET_C_FILES[corruption]}_{level}"
         path = Path(root) / f"{stem}.h5"
-        arrays = read_h5(path, ["data", "label"])
-        self._set_clouds(clouds_from_h5(arrays, path, len(self.classes), None, False))
+        self._set_clouds(flat_clouds(**h5_clouds(path, self.classes, None, False)))
         self.corruption, self.level = corruption, level
 
     def _repr_extra(self) -> str:

@@ -25,35 +25,13 @@ def triangle_areas(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
 
 
-def face_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Unit normal of each triangle, ``[T, 3]`` (zero for degenerate triangles)."""
-    a, b, c = (vertices[triangles[:, k]] for k in range(3))
-    n = np.cross(b - a, c - a)
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    return np.divide(n, length, out=np.zeros_like(n), where=length > 0)
-
-
 def sample_surface(
-    vertices: np.ndarray,
-    triangles: np.ndarray,
-    num_points: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample ``num_points`` points uniformly on the surface of a mesh.
-
-    Args:
-        vertices: ``[V, 3]`` vertex coordinates.
-        triangles: ``[T, 3]`` vertex indices.
-        num_points: number of points ``n`` to return (may be 0).
-        rng: the source of randomness.
-
-    Returns:
-        ``(points [n, 3], normals [n, 3], face [n])``: float32 points, their
-        unit triangle normals, and the index of the triangle each lies on.
-
-    Raises:
-        ValueError: if the mesh has no triangle or zero total area.
-    """
+    vertices: np.ndarray, triangles: np.ndarray, num_points: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``num_points`` points (may be 0) uniformly on the mesh ``vertices [V, 3]``,
+    ``triangles [T, 3]``, and the unit normals of their triangles (zero for a degenerate
+    one): ``(points [n, 3], normals [n, 3])`` float32. A ValueError if the mesh has no
+    triangle or zero total area."""
     vertices = np.asarray(vertices, dtype=np.float64)
     triangles = np.asarray(triangles, dtype=np.int64)
     if triangles.ndim != 2 or triangles.shape[1] != 3 or triangles.shape[0] == 0:
@@ -66,11 +44,13 @@ def sample_surface(
     u, v = rng.random((2, num_points))
     r = np.sqrt(u)[:, None]
     v = v[:, None]
-    tri = triangles[face]
-    points = (1 - r) * vertices[tri[:, 0]] + r * (1 - v) * vertices[tri[:, 1]]
-    points += r * v * vertices[tri[:, 2]]
-    normals = face_normals(vertices, triangles)[face]
-    return points.astype(np.float32), normals.astype(np.float32), face
+    a, b, c = (vertices[triangles[face, k]] for k in range(3))
+    points = (1 - r) * a + r * (1 - v) * b
+    points += r * v * c
+    n = np.cross(b - a, c - a)
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    normals = np.divide(n, length, out=np.zeros_like(n), where=length > 0)
+    return points.astype(np.float32), normals.astype(np.float32)
 
 
 def allocate(weights: np.ndarray, total: int) -> np.ndarray:

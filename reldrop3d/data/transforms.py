@@ -1,144 +1,50 @@
-r"""Point-cloud transforms for one :class:`~torch_geometric.data.Data` or a whole ``Batch``.
+r"""Random per-cloud augmentations of one ``Data`` or a whole ``Batch``; unit-sphere scaling.
 
-A transform maps a cloud (``pos [N, 3]``, optional unit normals ``x [N, 3]``)
-to a new one; its input is never modified (the output is a shallow copy
-with new ``pos``/``x`` tensors). The random ones draw their parameters
-through an optional :class:`torch.Generator`, so a seeded generator gives
-the same output.
+Each augmentation is a PyG :class:`~torch_geometric.transforms.BaseTransform`
+(chain them with :class:`torch_geometric.transforms.Compose`): it returns a
+shallow copy with new ``pos`` (and normals) and never writes its input. On a
+``Batch`` of ``B`` clouds of any sizes (``pos [P, 3]``, ``batch [P]``,
+``ptr [B + 1]``) it draws one parameter set per cloud in a single call and
+gathers it to the points with the batch vector: no loop over clouds, no host
+synchronisation. A ``Data`` without ``batch`` is one cloud. Parameters come
+from ``generator`` (drawn on its device), so a seeded generator gives the
+same output.
 
-Each random transform also works on a PyG ``Batch`` of ``B`` clouds of any
-sizes (``pos [N, 3]``, ``batch [N]``): it draws one parameter set per cloud in
-a single call (a ``[B, ...]`` tensor) and gathers it to the points with the
-batch vector, with no Python loop over clouds and no host synchronisation,
-so the training loop can augment a batch after point dropout.
-:class:`RandomSubsample` is the exception: it changes the number of points
-and takes one ``Data`` only.
+=====================  ==========================================================
+transform              per cloud ``b``, point ``i`` of ``b``
+=====================  ==========================================================
+:class:`ScaleClouds`   ``p_i * s_b``, ``s_b ~ U(low, high)^3`` (``^1`` if isotropic)
+:class:`ShiftClouds`   ``p_i + t_b``, ``t_b ~ U(-m, m)^3``
+:class:`RotateClouds`  ``R_axis(theta_b) p_i``, ``theta_b ~ U(-a, a)``
+:class:`JitterClouds`  ``p_i + clip(sigma * eps_i, -c, c)``, ``eps_i ~ N(0, I)``
+=====================  ==========================================================
 
-The functional core (:func:`scale`, :func:`shift`, :func:`rotate`,
-:func:`jitter`, :func:`normalize_unit_sphere`) takes the per-cloud parameters
-explicitly; the classes draw them and apply the core.
-
-=========================  ==================================================
-transform                  per cloud ``b``, point ``i`` in ``b``
-=========================  ==================================================
-:class:`RandomScale`       ``p_i * s_b``, ``s_b ~ U(low, high)^3`` (or ``^1``)
-:class:`RandomShift`       ``p_i + t_b``, ``t_b ~ U(-m, m)^3``
-:class:`RandomRotate`      ``R_axis(theta_b) p_i``, ``theta_b ~ U(-a, a)``
-:class:`RandomJitter`      ``p_i + clip(sigma * eps_i, -c, c)``, ``eps_i ~ N(0, I)``
-:class:`NormalizeUnitSphere`  ``(p_i - mean_b p) / max_b |p - mean_b p|``
-=========================  ==================================================
+Unit normals (``data.x [P, 3]``; ``normal_key`` names another attribute, or
+``None`` to leave it alone) follow the points: rotated with them, and
+``normalize(n_i / s_b)`` under an anisotropic scale (the inverse transpose of
+``diag(s_b)``). Shift and jitter leave them unchanged.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
+from torch_geometric.transforms import BaseTransform
 from torch_geometric.utils import scatter
 
+from reldrop3d.data.batching import batch_vector, describe
+
 __all__ = [
-    "Compose",
-    "NormalizeUnitSphere",
-    "RandomJitter",
-    "RandomRotate",
-    "RandomScale",
-    "RandomShift",
-    "RandomSubsample",
-    "jitter",
+    "JitterClouds",
+    "RotateClouds",
+    "ScaleClouds",
+    "ShiftClouds",
     "normalize_unit_sphere",
     "rotate",
-    "scale",
-    "shift",
 ]
-
-
-# ----------------------------------------------------------------------------- helpers
-def clouds_of(data: Data) -> tuple[Tensor | None, int]:
-    """``(batch [N] or None, number of clouds B)`` of a ``Data`` (``None, 1``) or ``Batch``.
-
-    ``B`` comes from ``ptr`` (a shape, no synchronisation) when present.
-    """
-    batch = getattr(data, "batch", None)
-    if batch is None:
-        return None, 1
-    ptr = getattr(data, "ptr", None)
-    if ptr is not None:
-        return batch, ptr.numel() - 1
-    if isinstance(data, Batch):
-        return batch, data.num_graphs
-    return batch, int(batch.max()) + 1 if batch.numel() else 0
-
-
-def _per_point(values: Tensor, batch: Tensor | None) -> Tensor:
-    """Gather per-cloud ``values [B, ...]`` to the points (``[1, ...]`` broadcasts if no batch)."""
-    return values if batch is None else values[batch]
-
-
-def _uniform(
-    shape: tuple[int, ...], low: float, high: float, like: Tensor, generator: torch.Generator | None
-) -> Tensor:
-    """``U(low, high)`` samples drawn on the generator's device, returned on ``like``'s."""
-    device = generator.device if generator is not None else like.device
-    u = torch.rand(shape, generator=generator, device=device, dtype=like.dtype)
-    return (low + (high - low) * u).to(like.device)
-
-
-def _check_pos(data: Data) -> Tensor:
-    pos = getattr(data, "pos", None)
-    if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.size(-1) != 3:
-        got = tuple(pos.shape) if isinstance(pos, Tensor) else type(pos).__name__
-        raise ValueError(f"data.pos must be a [N, 3] tensor, got {got}")
-    if not pos.is_floating_point():
-        raise TypeError(f"data.pos must be a floating-point tensor, got dtype {pos.dtype}")
-    return pos
-
-
-def _normals(data: Data, key: str | None) -> Tensor | None:
-    """The ``[N, 3]`` normals stored under ``key`` (``None`` if absent or ``key`` is None)."""
-    if key is None:
-        return None
-    normals = getattr(data, key, None)
-    if normals is None:
-        return None
-    if not isinstance(normals, Tensor) or normals.dim() != 2 or normals.size(-1) != 3:
-        got = tuple(normals.shape) if isinstance(normals, Tensor) else type(normals).__name__
-        raise ValueError(
-            f"data.{key} must hold [N, 3] unit normals (normal_key={key!r}), got {got}; "
-            "pass normal_key=None to leave it alone"
-        )
-    return normals
-
-
-def _check_range(name: str, low: float, high: float) -> None:
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise ValueError(f"{name} must be finite with low <= high, got low={low}, high={high}")
-
-
-def _check_nonneg(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
-
-
-# ----------------------------------------------------------------------------- functional core
-def scale(pos: Tensor, factor: Tensor, batch: Tensor | None = None) -> Tensor:
-    """``pos [N, 3] * factor[batch]``, ``factor [B, 3]`` or ``[B, 1]`` (``B = 1`` without batch)."""
-    return pos * _per_point(factor, batch)
-
-
-def scale_normals(normals: Tensor, factor: Tensor, batch: Tensor | None = None) -> Tensor:
-    """Normals after ``scale``: ``n / s`` renormalised (the inverse transpose of ``diag(s)``)."""
-    n = normals / _per_point(factor, batch)
-    return n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def shift(pos: Tensor, offset: Tensor, batch: Tensor | None = None) -> Tensor:
-    """``pos [N, 3] + offset[batch]``, ``offset [B, 3]``."""
-    return pos + _per_point(offset, batch)
 
 
 def rotate(x: Tensor, angle: Tensor, axis: int = 2, batch: Tensor | None = None) -> Tensor:
@@ -149,17 +55,13 @@ def rotate(x: Tensor, angle: Tensor, axis: int = 2, batch: Tensor | None = None)
     :math:`a' = a\cos\theta - b\sin\theta,\ b' = a\sin\theta + b\cos\theta`.
     """
     a, b = (axis + 1) % 3, (axis + 2) % 3
-    theta = _per_point(angle.reshape(-1), batch)
+    theta = angle.reshape(-1)
+    theta = theta if batch is None else theta[batch]
     cos, sin = theta.cos(), theta.sin()
     cols = list(x.unbind(dim=-1))
     cols[a] = cos * x[:, a] - sin * x[:, b]
     cols[b] = sin * x[:, a] + cos * x[:, b]
     return torch.stack(cols, dim=-1)
-
-
-def jitter(pos: Tensor, noise: Tensor, clip: float) -> Tensor:
-    """``pos + clamp(noise, -clip, clip)``, ``noise [N, 3]``."""
-    return pos + noise.clamp(-clip, clip)
 
 
 def normalize_unit_sphere(
@@ -168,6 +70,8 @@ def normalize_unit_sphere(
     r"""Centre each cloud at its centroid and scale its largest radius to 1.
 
     .. math:: p_i' = (p_i - \bar p_b) / \max_{j \in b} \lVert p_j - \bar p_b \rVert
+
+    A cloud of one point (radius 0) becomes the origin.
 
     Args:
         pos: ``[N, 3]`` points.
@@ -185,47 +89,60 @@ def normalize_unit_sphere(
     return centred / radius.clamp_min(1e-12)[batch].unsqueeze(-1)
 
 
-# ----------------------------------------------------------------------------- classes
-class _PointTransform:
-    """Base: shallow-copies the input and hands ``pos``/normals to :meth:`_apply`."""
+def _nonneg(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
 
-    def __init__(self, generator: torch.Generator | None = None, normal_key: str | None = "x"):
+
+def _normals(data: Data, key: str | None) -> Tensor | None:
+    """The ``[N, 3]`` normals under ``key`` (``None`` if absent or ``key`` is None)."""
+    normals = None if key is None else getattr(data, key, None)
+    if normals is not None and (
+        not isinstance(normals, Tensor) or normals.dim() != 2 or normals.size(-1) != 3
+    ):
+        raise ValueError(
+            f"data.{key} must hold [N, 3] unit normals (normal_key={key!r}), got "
+            f"{describe(normals)}; pass normal_key=None to leave it alone"
+        )
+    return normals
+
+
+class _CloudTransform(BaseTransform):
+    """Base: checks ``generator`` and ``data.pos`` and draws per-cloud parameters."""
+
+    def __init__(self, generator: torch.Generator | None) -> None:
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
                 f"generator must be a torch.Generator or None, got {type(generator).__name__}"
             )
         self.generator = generator
-        self.normal_key = normal_key
 
-    def __call__(self, data: Data) -> Data:
-        pos = _check_pos(data)
-        normals = _normals(data, self.normal_key)
-        batch, num_graphs = clouds_of(data)
-        new_pos, new_normals = self._apply(pos, normals, batch, num_graphs)
-        out = copy.copy(data)
-        out.pos = new_pos
-        if new_normals is not None:
-            setattr(out, self.normal_key, new_normals)  # type: ignore[arg-type]
-        return out
+    @staticmethod
+    def _points(data: Data) -> tuple[Tensor, Tensor, int]:
+        """``(pos [P, 3], batch [P], B)``; ``B`` is read from ``ptr`` (no sync when present)."""
+        pos = getattr(data, "pos", None)
+        if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.size(-1) != 3:
+            raise ValueError(f"data.pos must be a [N, 3] tensor, got {describe(pos)}")
+        if not pos.is_floating_point():
+            raise TypeError(f"data.pos must be a floating-point tensor, got {describe(pos)}")
+        batch, ptr = batch_vector(data, check_values=False)
+        return pos, batch, ptr.numel() - 1
 
-    def _apply(
-        self, pos: Tensor, normals: Tensor | None, batch: Tensor | None, num_graphs: int
-    ) -> tuple[Tensor, Tensor | None]:
-        raise NotImplementedError
-
-    def _params(self) -> str:
-        return ""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._params()})"
+    def _draw(self, like: Tensor, shape: tuple[int, ...], uniform: tuple[float, float] | None):
+        """``U(low, high)`` samples (``uniform=(low, high)``) or ``N(0, 1)`` ones (``None``),
+        drawn on the generator's device and returned on ``like``'s, in ``like``'s dtype."""
+        kw = {"generator": self.generator, "dtype": like.dtype}
+        kw["device"] = self.generator.device if self.generator is not None else like.device
+        if uniform is None:
+            return torch.randn(shape, **kw).to(like.device)
+        low, high = uniform
+        return (low + (high - low) * torch.rand(shape, **kw)).to(like.device)
 
 
-class RandomScale(_PointTransform):
-    r"""Scale each cloud by ``s ~ U(low, high)``: one factor per axis if ``anisotropic``.
-
-    ``pos' = pos * s[batch]`` with ``s [B, 3]`` (``[B, 1]`` if isotropic);
-    normals become ``normalize(n / s)``. Defaults are PointNet++'s.
-    """
+class ScaleClouds(_CloudTransform):
+    """Scale each cloud by ``s ~ U(low, high)``, one factor per axis if ``anisotropic``
+    (``s [B, 3]``, else ``[B, 1]``). The defaults are PointNet++'s."""
 
     def __init__(
         self,
@@ -235,46 +152,49 @@ class RandomScale(_PointTransform):
         generator: torch.Generator | None = None,
         normal_key: str | None = "x",
     ) -> None:
-        super().__init__(generator, normal_key)
-        _check_range("RandomScale(low, high)", low, high)
-        if low <= 0:
-            raise ValueError(f"low must be positive, got {low}")
+        super().__init__(generator)
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+            raise ValueError(
+                f"low, high must be finite, 0 < low <= high, got low={low}, high={high}"
+            )
         self.low, self.high, self.anisotropic = float(low), float(high), bool(anisotropic)
+        self.normal_key = normal_key
 
-    def _apply(self, pos, normals, batch, num_graphs):
-        dims = 3 if self.anisotropic else 1
-        factor = _uniform((num_graphs, dims), self.low, self.high, pos, self.generator)
-        new_normals = None
-        if normals is not None:
-            new_normals = scale_normals(normals, factor, batch) if self.anisotropic else normals
-        return scale(pos, factor, batch), new_normals
+    def forward(self, data: Data) -> Data:
+        normals = _normals(data, self.normal_key)
+        pos, batch, num_clouds = self._points(data)
+        shape = (num_clouds, 3 if self.anisotropic else 1)
+        factor = self._draw(pos, shape, (self.low, self.high))[batch]
+        if normals is not None and self.anisotropic:
+            n = normals / factor
+            data[self.normal_key] = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        data.pos = pos * factor
+        return data
 
-    def _params(self) -> str:
-        return f"low={self.low}, high={self.high}, anisotropic={self.anisotropic}"
+    def __repr__(self) -> str:
+        return f"ScaleClouds(low={self.low}, high={self.high}, anisotropic={self.anisotropic})"
 
 
-class RandomShift(_PointTransform):
-    """Translate each cloud by ``t ~ U(-max_shift, max_shift)^3``; normals unchanged."""
+class ShiftClouds(_CloudTransform):
+    """Translate each cloud by ``t ~ U(-max_shift, max_shift)^3``."""
 
     def __init__(self, max_shift: float = 0.1, generator: torch.Generator | None = None) -> None:
-        super().__init__(generator, normal_key=None)
-        self.max_shift = _check_nonneg("max_shift", max_shift)
+        super().__init__(generator)
+        self.max_shift = _nonneg("max_shift", max_shift)
 
-    def _apply(self, pos, normals, batch, num_graphs):
+    def forward(self, data: Data) -> Data:
+        pos, batch, num_clouds = self._points(data)
         m = self.max_shift
-        return shift(pos, _uniform((num_graphs, 3), -m, m, pos, self.generator), batch), None
+        data.pos = pos + self._draw(pos, (num_clouds, 3), (-m, m))[batch]
+        return data
 
-    def _params(self) -> str:
-        return f"max_shift={self.max_shift}"
+    def __repr__(self) -> str:
+        return f"ShiftClouds(max_shift={self.max_shift})"
 
 
-class RandomRotate(_PointTransform):
-    """Rotate each cloud about ``axis`` by ``theta ~ U(-max_angle, max_angle)``.
-
-    ``axis`` is the up axis of the data (``dataset.up_axis``; 2 = z). The
-    normals (``data.x`` by default) are rotated with the points. The default
-    ``max_angle = pi`` draws any rotation about the axis.
-    """
+class RotateClouds(_CloudTransform):
+    """Rotate each cloud about ``axis`` (the data's ``up_axis``; 2 = z) by
+    ``theta ~ U(-max_angle, max_angle)``; the default draws any rotation about it."""
 
     def __init__(
         self,
@@ -283,110 +203,40 @@ class RandomRotate(_PointTransform):
         generator: torch.Generator | None = None,
         normal_key: str | None = "x",
     ) -> None:
-        super().__init__(generator, normal_key)
+        super().__init__(generator)
         if axis not in (0, 1, 2) or isinstance(axis, bool):
             raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
-        self.axis = int(axis)
-        self.max_angle = _check_nonneg("max_angle", max_angle)
+        self.axis, self.normal_key = int(axis), normal_key
+        self.max_angle = _nonneg("max_angle", max_angle)
 
-    def _apply(self, pos, normals, batch, num_graphs):
+    def forward(self, data: Data) -> Data:
+        normals = _normals(data, self.normal_key)
+        pos, batch, num_clouds = self._points(data)
         a = self.max_angle
-        angle = _uniform((num_graphs,), -a, a, pos, self.generator)
-        new_normals = None if normals is None else rotate(normals, angle, self.axis, batch)
-        return rotate(pos, angle, self.axis, batch), new_normals
+        angle = self._draw(pos, (num_clouds,), (-a, a))
+        if normals is not None:
+            data[self.normal_key] = rotate(normals, angle, self.axis, batch)
+        data.pos = rotate(pos, angle, self.axis, batch)
+        return data
 
-    def _params(self) -> str:
-        return f"axis={self.axis}, max_angle={self.max_angle:.4g}"
+    def __repr__(self) -> str:
+        return f"RotateClouds(axis={self.axis}, max_angle={self.max_angle:.4g})"
 
 
-class RandomJitter(_PointTransform):
+class JitterClouds(_CloudTransform):
     """Add clipped Gaussian noise ``clamp(sigma * N(0, I), -clip, clip)`` to every point."""
 
     def __init__(
         self, sigma: float = 0.01, clip: float = 0.05, generator: torch.Generator | None = None
     ) -> None:
-        super().__init__(generator, normal_key=None)
-        self.sigma = _check_nonneg("sigma", sigma)
-        self.clip = _check_nonneg("clip", clip)
+        super().__init__(generator)
+        self.sigma, self.clip = _nonneg("sigma", sigma), _nonneg("clip", clip)
 
-    def _apply(self, pos, normals, batch, num_graphs):
-        device = self.generator.device if self.generator is not None else pos.device
-        noise = torch.randn(pos.shape, generator=self.generator, device=device, dtype=pos.dtype)
-        return jitter(pos, self.sigma * noise.to(pos.device), self.clip), None
-
-    def _params(self) -> str:
-        return f"sigma={self.sigma}, clip={self.clip}"
-
-
-class NormalizeUnitSphere(_PointTransform):
-    """Centre each cloud at its centroid and scale it to max radius 1 (per cloud in a batch)."""
-
-    def __init__(self) -> None:
-        super().__init__(None, normal_key=None)
-
-    def _apply(self, pos, normals, batch, num_graphs):
-        return normalize_unit_sphere(pos, batch, num_graphs), None
-
-
-class RandomSubsample:
-    """Keep ``num_points`` random points of one cloud (every per-point attribute alike).
-
-    Works on a single ``Data`` only (it changes the number of points, so it
-    belongs in a dataset's ``transform``, not on a batch). A cloud with fewer
-    points raises, unless ``replace=True``, which then adds repeated points.
-    """
-
-    def __init__(
-        self, num_points: int, replace: bool = False, generator: torch.Generator | None = None
-    ) -> None:
-        if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
-            raise ValueError(f"num_points must be a positive int, got {num_points!r}")
-        self.num_points = num_points
-        self.replace = bool(replace)
-        self.generator = generator
-
-    def __call__(self, data: Data) -> Data:
-        if isinstance(data, Batch) or getattr(data, "batch", None) is not None:
-            raise TypeError("RandomSubsample takes one Data, got a Batch (it has a batch vector)")
-        pos = _check_pos(data)
-        n = pos.size(0)
-        if n < self.num_points and not self.replace:
-            raise ValueError(
-                f"RandomSubsample(num_points={self.num_points}) got a cloud of {n} points; "
-                "pass replace=True to allow repeats"
-            )
-        device = self.generator.device if self.generator is not None else pos.device
-        idx = torch.randperm(n, generator=self.generator, device=device)[: self.num_points]
-        if n < self.num_points:
-            extra = torch.randint(
-                n, (self.num_points - n,), generator=self.generator, device=device
-            )
-            idx = torch.cat([idx, extra])
-        idx = idx.to(pos.device)
-        out = copy.copy(data)
-        for key, value in data.items():
-            if isinstance(value, Tensor) and value.dim() > 0 and data.is_node_attr(key):
-                out[key] = value[idx]
-        return out
-
-    def __repr__(self) -> str:
-        return f"RandomSubsample(num_points={self.num_points}, replace={self.replace})"
-
-
-class Compose:
-    """Apply ``transforms`` in order."""
-
-    def __init__(self, transforms: Sequence[Callable[[Data], Data]]) -> None:
-        for i, t in enumerate(transforms):
-            if not callable(t):
-                raise TypeError(f"transforms[{i}] must be callable, got {type(t).__name__}")
-        self.transforms = list(transforms)
-
-    def __call__(self, data: Data) -> Data:
-        for t in self.transforms:
-            data = t(data)
+    def forward(self, data: Data) -> Data:
+        pos, _, _ = self._points(data)
+        noise = self.sigma * self._draw(pos, tuple(pos.shape), None)
+        data.pos = pos + noise.clamp(-self.clip, self.clip)
         return data
 
     def __repr__(self) -> str:
-        inner = "".join(f"\n  {t!r}," for t in self.transforms)
-        return f"Compose([{inner}\n])"
+        return f"JitterClouds(sigma={self.sigma}, clip={self.clip})"

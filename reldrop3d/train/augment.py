@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
+from torch_geometric.transforms import Compose
 
-from reldrop3d.data.transforms import Compose, RandomJitter, RandomRotate, RandomScale, RandomShift
+from reldrop3d.data.transforms import JitterClouds, RotateClouds, ScaleClouds, ShiftClouds
 from reldrop3d.train.config import TrainConfig
 
 
@@ -15,11 +16,11 @@ def build_augment(cfg: TrainConfig, up_axis: int, generator: torch.Generator) ->
     steps = []
     low, high = cfg.scale
     if (low, high) != (1.0, 1.0):
-        steps.append(RandomScale(low, high, anisotropic=True, generator=generator))
+        steps.append(ScaleClouds(low, high, anisotropic=True, generator=generator))
     if cfg.shift > 0:
-        steps.append(RandomShift(cfg.shift, generator=generator))
+        steps.append(ShiftClouds(cfg.shift, generator=generator))
     if cfg.jitter > 0:
-        steps.append(RandomJitter(cfg.jitter, clip=5 * cfg.jitter, generator=generator))
+        steps.append(JitterClouds(cfg.jitter, clip=5 * cfg.jitter, generator=generator))
     if cfg.rotate:
-        steps.append(RandomRotate(axis=up_axis, generator=generator))
+        steps.append(RotateClouds(axis=up_axis, generator=generator))
     return Compose(steps)

@@ -1,8 +1,7 @@
 """SyntheticShapes: labelled part-based point clouds built from open3d primitives.
 
-* :mod:`.primitives`: open3d meshes as numpy :class:`~.primitives.Mesh`.
-* :mod:`.shapes`: one builder per class, returning named parts.
-* :mod:`.generate`: objects -> point clouds with part labels, per split.
+* :mod:`.shapes`: the open3d primitives and one builder per class, returning named parts.
+* :mod:`.generate`: objects (with or without a decoy) -> point clouds with part labels.
 * :mod:`.dataset`: the :class:`SyntheticShapes` dataset and its cache.
 """
 

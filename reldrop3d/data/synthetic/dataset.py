@@ -9,18 +9,10 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from reldrop3d.data._checks import check_num_points, check_split
-from reldrop3d.data.clouds import Clouds, PointCloudDataset
-from reldrop3d.data.paths import (
-    atomic_save_npz,
-    is_writable_dir,
-    load_npz,
-    repository_root,
-    user_cache_dir,
-)
+from reldrop3d.data.clouds import PointCloudDataset, check_int, check_split, flat_clouds
+from reldrop3d.data.files import cached_npz, is_writable_dir, repository_root, user_cache_dir
 from reldrop3d.data.synthetic import generate
-from reldrop3d.data.synthetic.decoy import DECOY_MODES, DEFAULT_DECOY
-from reldrop3d.data.synthetic.shapes import SHAPES
+from reldrop3d.data.synthetic.shapes import SHAPES, num_parts
 
 #: Bump whenever generation changes, so that old cache files are not reused.
 VERSION = 1
@@ -39,15 +31,10 @@ def default_synthetic_root() -> Path:
 class SyntheticShapes(PointCloudDataset):
     r"""Ten classes of simple furniture, vessels and vehicles built from open3d primitives.
 
-    Every object is made of named parts (``table`` = top + legs, ``chair`` =
-    seat + legs + back (+ arms), ``lamp`` = base + pole + shade, ...; see
-    :mod:`reldrop3d.data.synthetic.shapes`), with random proportions, a
-    random rotation about the up axis z and a random overall scale, sampled
-    to exactly ``num_points`` surface points split between parts by area,
-    and normalised to the unit sphere (see
-    :mod:`reldrop3d.data.synthetic.generate`). Related classes share parts
-    (table / bench / shelf, chair / stool, bottle / mug / rocket / lamp).
-    Item ``i`` is
+    Every object is made of named parts (``chair`` = seat + legs + back (+ arms),
+    ...; related classes share parts) with random proportions, sampled to exactly
+    ``num_points`` surface points and normalised to the unit sphere (see
+    :mod:`~reldrop3d.data.synthetic.generate`). Item ``i`` is
 
     * ``pos [num_points, 3]`` float32, max radius 1 about the centroid;
     * ``y [1]`` int64: the class, an index into :attr:`classes`;
@@ -57,25 +44,17 @@ class SyntheticShapes(PointCloudDataset):
     * with a decoy, ``mask [num_points]`` bool: True on the object's own parts
       (where a model should look), False on the decoy.
 
-    **Decoy variant** (``decoy=``, see :mod:`reldrop3d.data.synthetic.decoy`):
-    every object also carries a small sphere of ``num_points / 16`` points
-    outside it, at a position that depends on ``decoy``: ``"class"`` (a fixed
-    position per class, so it predicts the class perfectly: the shortcut),
-    ``"swap"`` (the position of another, random class) or ``"random"``;
-    ``True`` takes ``"class"`` for train and val and ``"swap"`` for test (a
-    model that learned the shortcut is then wrong on the test split). The
-    decoy's points have the extra part id :attr:`decoy_part` (part name
-    ``"decoy"``), and :attr:`decoy_class` ``[M]`` holds the class each
-    object's decoy points to.
+    **Decoy variant**: every object also carries a small sphere of
+    ``num_points / 16`` points (part id :attr:`decoy_part`, name ``"decoy"``)
+    outside it, at a position fixed per class (``"class"``: it predicts the
+    class, the shortcut), at another class's (``"swap"``) or anywhere
+    (``"random"``); :attr:`decoy_class` ``[M]`` holds the class each object's
+    decoy points to. ``decoy=True`` takes ``"class"`` for train and val and
+    ``"swap"`` for test, where a model that learned the shortcut is wrong.
 
-    The same ``(split, num_points, samples_per_class, seed)`` gives identical
-    tensors; splits use different random streams. The whole split is built
-    at first use (with a tqdm bar) and cached as one ``.npz`` file under
-    ``root`` (default :func:`default_synthetic_root`), written atomically; a
-    later construction only reads it. With the defaults (100 train / 25 test
-    objects per class, 1,024 points) the train split (1,000 objects) builds
-    in about 2 s on one CPU core (plus about 1 s to import open3d) and its
-    cache file is 27 MB (7 MB for test).
+    The same ``(split, num_points, samples_per_class, seed, decoy)`` gives
+    identical tensors. A split is built at first use and cached as one ``.npz``
+    file under ``root`` (default :func:`default_synthetic_root`).
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.
@@ -86,9 +65,8 @@ class SyntheticShapes(PointCloudDataset):
         root: cache folder (created if needed).
         transform: optional ``Data -> Data`` applied to each item.
         use_normals: return normals as ``x``.
-        decoy: ``None``/``False`` (no decoy), ``True`` (the split's default:
-            ``"class"`` for train and val, ``"swap"`` for test), ``"class"``,
-            ``"swap"`` or ``"random"``.
+        decoy: ``None``/``False`` (no decoy), ``True`` (the split's default),
+            ``"class"``, ``"swap"`` or ``"random"``.
     """
 
     SPLITS = tuple(generate.SPLIT_CODES)
@@ -107,67 +85,37 @@ class SyntheticShapes(PointCloudDataset):
     ) -> None:
         super().__init__(transform)
         self.split = check_split(split, self.SPLITS)
-        self.num_points = check_num_points(num_points, allow_none=False)
+        self.num_points = check_int("num_points", num_points)
         if samples_per_class is None:
             samples_per_class = DEFAULT_SAMPLES_PER_CLASS[split]
-        if isinstance(samples_per_class, bool) or not isinstance(samples_per_class, int):
-            raise TypeError(
-                f"samples_per_class must be a positive int or None, "
-                f"got {type(samples_per_class).__name__}"
-            )
-        if samples_per_class < 1:
-            raise ValueError(f"samples_per_class must be a positive int, got {samples_per_class}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.samples_per_class = samples_per_class
-        self.seed = seed
-        self.use_normals = bool(use_normals)
-        if decoy is True:
-            decoy = DEFAULT_DECOY[split]
-        elif decoy is False:
-            decoy = None
-        if decoy is not None and decoy not in DECOY_MODES:
+        samples_per_class = check_int("samples_per_class", samples_per_class)
+        seed = check_int("seed", seed, minimum=0)
+        if decoy is True or decoy is False:
+            decoy = generate.DEFAULT_DECOY[split] if decoy else None
+        if decoy is not None and decoy not in generate.DECOY_MODES:
             raise ValueError(
-                f"decoy must be None, True, False or one of {DECOY_MODES}, got {decoy!r}"
+                f"decoy must be None, True, False or one of {generate.DECOY_MODES}, got {decoy!r}"
             )
-        self.decoy: str | None = decoy
+        self.samples_per_class, self.seed, self.decoy = samples_per_class, seed, decoy
+        self.use_normals = bool(use_normals)
         self.root = Path(root).expanduser() if root is not None else default_synthetic_root()
         self.classes = [s.name for s in SHAPES]
         tag = f"_decoy-{decoy}" if decoy else ""
         self.cache_path = self.root / (
             f"synthetic_{split}_n{num_points}_s{samples_per_class}_seed{seed}{tag}_v{VERSION}.npz"
         )
-        arrays = self._load_or_build()
+        arrays = cached_npz(
+            self.cache_path,
+            lambda: generate.generate_split(
+                split, num_points, samples_per_class, seed, decoy=decoy
+            ),
+        )
+        normals = arrays["normals"] if self.use_normals else None
+        self._set_clouds(flat_clouds(arrays["pos"], arrays["y"], normals, arrays["part"]))
         self.decoy_class: torch.Tensor | None = None
         if decoy:
             self.decoy_class = torch.from_numpy(arrays["decoy_class"].astype(np.int64))
-            self.transform = _AddMask(self.decoy_part, self.transform)
-        self._set_clouds(
-            Clouds.from_dense(
-                arrays["pos"],
-                arrays["y"],
-                normals=arrays["normals"] if self.use_normals else None,
-                part=arrays["part"],
-            )
-        )
-
-    def _load_or_build(self) -> dict[str, np.ndarray]:
-        arrays = load_npz(self.cache_path)
-        if (
-            arrays is not None
-            and arrays["pos"].shape[:2]
-            == (self.num_classes * self.samples_per_class, self.num_points)
-            and (self.decoy is None or "decoy_class" in arrays)
-        ):
-            return arrays
-        arrays = generate.generate_split(
-            self.split, self.num_points, self.samples_per_class, self.seed, decoy=self.decoy
-        )
-        try:
-            atomic_save_npz(self.cache_path, arrays)
-        except OSError:
-            pass  # a cache we cannot write only costs time
-        return arrays
+            self.mask = self.part != self.decoy_part
 
     @property
     def part_names(self) -> list[str]:
@@ -178,43 +126,18 @@ class SyntheticShapes(PointCloudDataset):
     @property
     def num_parts(self) -> int:
         """Number of global part ids (summed over classes, plus one for a decoy)."""
-        return sum(len(s.parts) for s in SHAPES) + (1 if self.decoy else 0)
+        return self.decoy_part + (1 if self.decoy else 0)
 
     @property
     def decoy_part(self) -> int:
         """The part id of decoy points (the first id after the classes' parts)."""
-        return sum(len(s.parts) for s in SHAPES)
+        return num_parts()
 
     @property
     def class_parts(self) -> dict[str, tuple[int, ...]]:
-        """Global part ids of each class, ``{"table": (0, 1), "chair": (2, 3, 4), ...}``."""
-        offsets = generate.part_offsets()
-        return {
-            s.name: tuple(range(o, o + len(s.parts))) for s, o in zip(SHAPES, offsets, strict=True)
-        }
-
-    @property
-    def part_class(self) -> torch.Tensor:
-        """``[num_parts]`` int64: the class label owning each part id (-1 for the decoy)."""
-        sizes = torch.tensor([len(s.parts) for s in SHAPES])
-        owner = torch.repeat_interleave(torch.arange(len(SHAPES)), sizes)
-        return torch.cat([owner, owner.new_full((1,), -1)]) if self.decoy else owner
+        """Global part ids of each class, ``{"table": (0, 1, 2), "chair": (3, 4, 5, 6), ...}``."""
+        return {s.name: s.part_ids for s in SHAPES}
 
     def _repr_extra(self) -> str:
         decoy = f", decoy={self.decoy!r}" if self.decoy else ""
         return f", {self.num_parts} parts, split={self.split!r}, seed={self.seed}{decoy}"
-
-
-class _AddMask:
-    """``Data -> Data``: ``mask = part != decoy_part`` (True = allowed), then ``transform``."""
-
-    def __init__(self, decoy_part: int, transform: Callable[[Data], Data] | None) -> None:
-        self.decoy_part = decoy_part
-        self.transform = transform
-
-    def __call__(self, data: Data) -> Data:
-        data.mask = data.part != self.decoy_part
-        return data if self.transform is None else self.transform(data)
-
-    def __repr__(self) -> str:
-        return f"AddMask(then {self.transform!r})"

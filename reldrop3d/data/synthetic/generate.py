@@ -1,4 +1,5 @@
-r"""Turning the class builders of :mod:`.shapes` into labelled point clouds.
+r"""Turning the class builders of :mod:`.shapes` into labelled point clouds, with or
+without a decoy.
 
 One object of class ``c`` (:func:`make_object`):
 
@@ -10,17 +11,42 @@ One object of class ``c`` (:func:`make_object`):
    area (:func:`~reldrop3d.data.surface.allocate`, exact total ``n``), and
    each part is sampled uniformly (:func:`~reldrop3d.data.surface.sample_surface`);
 4. the points are shuffled, centred at their centroid and scaled so the
-   largest radius is 1 (the overall scale ``s`` of step 2 cancels here; it
-   matters only for parts added at a fixed absolute size; the stretches
-   change the proportions).
+   largest radius is 1 (the overall scale ``s`` of step 2 cancels here; the
+   stretches change the proportions).
 
-With ``decoy=`` a decoy sphere is added after step 4 (:mod:`.decoy`).
-
-Point ``j`` gets the global part id ``part_offset(c) + parts.index(name)``.
+Point ``j`` gets the global part id ``first_part + parts.index(name)`` of its class.
 Object ``k`` of class ``c`` in split ``split`` draws from
 ``numpy.random.default_rng([seed, SPLIT_CODES[split], c, k])``: the result
 depends on nothing else (not on the order of generation or on the other
 classes), and the splits use disjoint streams.
+
+**Decoy** (:func:`add_decoy`; a benchmark for shortcut learning). The object
+gets :math:`n - k` points, :math:`k` = :func:`decoy_points` ``(n)``, and a
+small sphere of radius :data:`DECOY_RADIUS` sampled with :math:`k` points
+is added, centred at
+
+.. math::
+    d = q_{c'} + \delta, \qquad \lVert\delta\rVert \le \text{DECOY\_JITTER},
+
+where :math:`q_0, \dots, q_{C-1}` (:func:`decoy_centres`) are :math:`C` points
+of a Fibonacci sphere of radius :data:`DECOY_DISTANCE`, outside the object,
+and :math:`c'` depends on the mode:
+
+- ``"class"``: :math:`c' = c`; the decoy's position predicts the class
+  perfectly (training split: the shortcut);
+- ``"swap"``: :math:`c'` drawn uniformly from the *other* classes; the
+  decoy points to a wrong class (the de-confounded test split: a model that
+  uses the shortcut is wrong);
+- ``"random"``: the centre is a uniform random point of the sphere of radius
+  :data:`DECOY_DISTANCE` (``decoy_class`` is then the class of the nearest
+  :math:`q`).
+
+The decoy points are shuffled in with the object's; their part id is the
+first after the classes' parts (name ``"decoy"``) and their normals point
+outwards. The cloud is not re-normalised, so the decoy's position does not
+depend on the object; points lie within radius ``DECOY_DISTANCE +
+DECOY_JITTER + DECOY_RADIUS`` (1.38) of the object's centroid. The decoy
+draws from ``default_rng([seed, split, c, k, 1])``.
 """
 
 from __future__ import annotations
@@ -29,21 +55,24 @@ import numpy as np
 from tqdm import tqdm
 
 from reldrop3d.data.surface import allocate, normalize_unit_sphere_np, sample_surface
-from reldrop3d.data.synthetic.decoy import add_decoy, decoy_points
-from reldrop3d.data.synthetic.primitives import Mesh, rot_z
-from reldrop3d.data.synthetic.shapes import SHAPES, ShapeClass
+from reldrop3d.data.synthetic.shapes import SHAPES, Mesh, ShapeClass, num_parts, rotation
 
 SPLIT_CODES: dict[str, int] = {"train": 0, "val": 1, "test": 2}
-
-
-def part_offsets() -> list[int]:
-    """Global id of the first part of each class, in class order."""
-    sizes = [len(s.parts) for s in SHAPES]
-    return [int(o) for o in np.cumsum([0, *sizes[:-1]])]
+#: Decoy modes, and the one ``decoy=True`` picks per split.
+DECOY_MODES = ("class", "swap", "random")
+DEFAULT_DECOY = {"train": "class", "val": "class", "test": "swap"}
+#: Distance of the decoy centres from the object's centroid (objects have radius 1).
+DECOY_DISTANCE = 1.2
+#: Radius of the decoy sphere, and the largest random offset of its centre.
+DECOY_RADIUS = 0.08
+DECOY_JITTER = 0.1
+#: Share of a cloud's points on the decoy (at least :data:`MIN_DECOY_POINTS`).
+DECOY_SHARE = 1 / 16
+MIN_DECOY_POINTS = 4
 
 
 def make_object(
-    shape: ShapeClass, part_offset: int, num_points: int, rng: np.random.Generator
+    shape: ShapeClass, num_points: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample one object of ``shape``.
 
@@ -61,21 +90,90 @@ def make_object(
         by_name[part.name].append(part.mesh)
     names = [name for name in shape.parts if by_name[name]]
     scale = rng.uniform(0.8, 1.25) * rng.uniform(0.8, 1.25, size=3)
-    rotation = rot_z(rng.uniform(0.0, 2 * np.pi))
-    meshes = [Mesh.merge(by_name[n]).scaled(scale).transformed(rotation) for n in names]
+    turn = rotation(2, rng.uniform(0.0, 2 * np.pi))
+    meshes = [Mesh.merge(by_name[n]).scaled(scale).transformed(turn) for n in names]
     counts = allocate(np.array([m.area() for m in meshes]), num_points)
     pos, normals, part = [], [], []
     for name, mesh, count in zip(names, meshes, counts, strict=True):
-        p, n, _ = sample_surface(mesh.vertices, mesh.triangles, int(count), rng)
+        p, n = sample_surface(mesh.vertices, mesh.triangles, int(count), rng)
         pos.append(p)
         normals.append(n)
-        part.append(np.full(int(count), part_offset + shape.parts.index(name), dtype=np.int64))
+        part.append(np.full(int(count), shape.first_part + shape.parts.index(name), dtype=np.int64))
     order = rng.permutation(num_points)
     pos_all = normalize_unit_sphere_np(np.concatenate(pos)[order].astype(np.float64))
     return (
         pos_all.astype(np.float32),
         np.concatenate(normals)[order],
         np.concatenate(part)[order],
+    )
+
+
+def decoy_points(num_points: int) -> int:
+    """Points on the decoy of a cloud of ``num_points``: ``max(4, round(n / 16))``, below ``n``."""
+    k = max(MIN_DECOY_POINTS, round(num_points * DECOY_SHARE))
+    if k >= num_points:
+        raise ValueError(f"num_points must exceed the {k} points of the decoy, got {num_points}")
+    return k
+
+
+def decoy_centres(num_classes: int, distance: float = DECOY_DISTANCE) -> np.ndarray:
+    r"""``[num_classes, 3]``: class ``c``'s decoy centre, a Fibonacci-sphere point.
+
+    :math:`z_c = 1 - (2c + 1) / C`, :math:`\phi_c = c\,\pi (3 - \sqrt 5)`,
+    scaled to radius ``distance``; for 10 classes neighbouring centres are about
+    1.3 apart, far more than the decoy's size and the training augmentation's shift.
+    """
+    c = np.arange(num_classes, dtype=np.float64)
+    z = 1 - (2 * c + 1) / num_classes
+    r = np.sqrt(1 - z**2)
+    phi = c * np.pi * (3 - np.sqrt(5))
+    return distance * np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+def _unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
+    v = rng.standard_normal((n, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def add_decoy(
+    pos: np.ndarray,
+    normals: np.ndarray,
+    part: np.ndarray,
+    label: int,
+    num_classes: int,
+    k: int,
+    mode: str,
+    decoy_part: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Add a ``k``-point decoy (``mode`` one of :data:`DECOY_MODES`, part id ``decoy_part``)
+    to one object of class ``label``, ``pos``, ``normals [n - k, 3]``, ``part [n - k]``.
+
+    Returns:
+        ``(pos [n, 3] float32, normals [n, 3] float32, part [n] int64, decoy_class)``,
+        the points shuffled.
+    """
+    centres = decoy_centres(num_classes)
+    if mode == "class":
+        target = label
+        centre = centres[target]
+    elif mode == "swap":
+        target = int((label + 1 + rng.integers(num_classes - 1)) % num_classes)
+        centre = centres[target]
+    elif mode == "random":
+        centre = DECOY_DISTANCE * _unit_vectors(1, rng)[0]
+        target = int(np.linalg.norm(centres - centre, axis=1).argmin())
+    else:
+        raise ValueError(f"decoy must be one of {DECOY_MODES}, got {mode!r}")
+    centre = centre + DECOY_JITTER * rng.uniform(0, 1) ** (1 / 3) * _unit_vectors(1, rng)[0]
+    direction = _unit_vectors(k, rng)
+    decoy = centre + DECOY_RADIUS * direction
+    order = rng.permutation(pos.shape[0] + k)
+    return (
+        np.concatenate([pos, decoy]).astype(np.float32)[order],
+        np.concatenate([normals, direction]).astype(np.float32)[order],
+        np.concatenate([part, np.full(k, decoy_part, dtype=np.int64)])[order],
+        target,
     )
 
 
@@ -87,19 +185,15 @@ def generate_split(
     progress: bool = True,
     decoy: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """All objects of ``split``, class by class.
-
-    With ``decoy`` (one of :data:`~.decoy.DECOY_MODES`) every object gets a
-    decoy sphere (:mod:`.decoy`) with part id ``sum(len(s.parts) for s in SHAPES)``.
+    """All objects of ``split``, class by class, each with a decoy if ``decoy`` is a mode.
 
     Returns:
-        ``pos [M, n, 3]`` float32, ``normals [M, n, 3]`` float32,
-        ``part [M, n]`` int16 (converted on load) and ``y [M]`` int64, with
-        ``M = num_classes * samples_per_class``; with a decoy also
-        ``decoy_class [M]`` int64, the class whose decoy position each object carries.
+        ``pos [M, n, 3]`` float32, ``normals [M, n, 3]`` float32, ``part [M, n]``
+        int16 and ``y [M]`` int64, with ``M = num_classes * samples_per_class``;
+        with a decoy also ``decoy_class [M]`` int64, the class whose decoy
+        position each object carries.
     """
     code = SPLIT_CODES[split]
-    offsets = part_offsets()
     num_classes = len(SHAPES)
     m = num_classes * samples_per_class
     pos = np.empty((m, num_points, 3), dtype=np.float32)
@@ -108,19 +202,17 @@ def generate_split(
     y = np.repeat(np.arange(num_classes, dtype=np.int64), samples_per_class)
     decoy_class = np.empty(m, dtype=np.int64)
     k_decoy = decoy_points(num_points) if decoy is not None else 0
-    decoy_part = sum(len(s.parts) for s in SHAPES)
     name = f"SyntheticShapes {split}" + (f" (decoy: {decoy})" if decoy else "")
-    bar = tqdm(total=m, desc=name, unit="obj", disable=not progress)
-    with bar:
+    with tqdm(total=m, desc=name, unit="obj", disable=not progress) as bar:
         for c, shape in enumerate(SHAPES):
             for k in range(samples_per_class):
                 rng = np.random.default_rng([seed, code, c, k])
                 i = c * samples_per_class + k
-                obj = make_object(shape, offsets[c], num_points - k_decoy, rng)
+                obj = make_object(shape, num_points - k_decoy, rng)
                 if decoy is not None:
                     decoy_rng = np.random.default_rng([seed, code, c, k, 1])
                     *obj, decoy_class[i] = add_decoy(
-                        *obj, c, num_classes, k_decoy, decoy, decoy_part, decoy_rng
+                        *obj, c, num_classes, k_decoy, decoy, num_parts(), decoy_rng
                     )
                 pos[i], normals[i], part[i] = obj
                 bar.update()

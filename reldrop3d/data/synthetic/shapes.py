@@ -1,4 +1,5 @@
-"""The classes of :class:`~reldrop3d.data.SyntheticShapes`: one small builder per class.
+"""The classes of :class:`~reldrop3d.data.SyntheticShapes`: one small builder per class,
+and the open3d primitives they are made of.
 
 A builder takes a :class:`numpy.random.Generator` and returns the object as
 a list of named :class:`Part` meshes, z up, standing on ``z = 0`` (or
@@ -6,23 +7,114 @@ centred, for the airplane), in metre-like units. Several meshes may share a
 part name (four legs are one part, ``leg``). Proportions are drawn per
 object; ranges overlap between related classes (table / bench / shelf,
 chair / stool, bottle / mug / rocket / lamp) so that the task is learnable
-but not trivial.
-
-To add a class, write a builder and decorate it with
+but not trivial. To add a class, write a builder and decorate it with
 ``@register("name", parts=(...))``: the class index and the global part ids
-follow the order of registration. A variant such as a *decoy* (an extra
-small part at a class-specific position) is a wrapper that appends one more
-``Part`` to a builder's list, with a part name of its own.
+follow the order of registration.
+
+A :class:`Mesh` is ``vertices [V, 3]`` float64 and ``triangles [T, 3]`` int64.
+The primitives (:func:`box`, :func:`cylinder`, :func:`cone`, :func:`torus`)
+call ``open3d.geometry.TriangleMesh.create_*`` (open3d is imported on first
+use, never at package import) and place the result: sizes in world units,
+``center`` in world coordinates, ``axis`` (``"x"``, ``"y"`` or ``"z"``) the
+direction of the shape's own z axis (the height of a cylinder or cone, the
+hole of a torus).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from reldrop3d.data.synthetic.primitives import Mesh, box, cone, cylinder, rot_z, torus
+from reldrop3d.data.surface import triangle_areas
+
+Vec = Sequence[float] | np.ndarray
+
+
+def rotation(axis: int, angle: float) -> np.ndarray:
+    """``[3, 3]`` right-handed rotation by ``angle`` (radians) about ``axis`` (0, 1, 2)."""
+    c, s = np.cos(angle), np.sin(angle)
+    a, b = (axis + 1) % 3, (axis + 2) % 3
+    r = np.eye(3)
+    r[a, a], r[a, b], r[b, a], r[b, b] = c, -s, s, c
+    return r
+
+
+#: Rotation taking +z to each named axis.
+AXES: dict[str, np.ndarray] = {
+    "z": np.eye(3),
+    "x": rotation(1, np.pi / 2),
+    "y": rotation(0, -np.pi / 2),
+}
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """A triangle mesh: ``vertices [V, 3]`` float64, ``triangles [T, 3]`` int64."""
+
+    vertices: np.ndarray
+    triangles: np.ndarray
+
+    def transformed(self, rotation: np.ndarray | None = None, shift: Vec = (0, 0, 0)) -> Mesh:
+        """``v -> rotation @ v + shift`` for every vertex."""
+        v = self.vertices if rotation is None else self.vertices @ np.asarray(rotation).T
+        return Mesh(v + np.asarray(shift, dtype=np.float64), self.triangles)
+
+    def scaled(self, factor: float | Vec) -> Mesh:
+        """Scale every vertex by ``factor`` (a number, or one per axis) about the origin."""
+        return Mesh(self.vertices * np.asarray(factor, dtype=np.float64), self.triangles)
+
+    def area(self) -> float:
+        return float(triangle_areas(self.vertices, self.triangles).sum())
+
+    @staticmethod
+    def merge(meshes: Sequence[Mesh]) -> Mesh:
+        """One mesh holding all of ``meshes`` (triangle indices offset)."""
+        offsets = np.cumsum([0] + [m.vertices.shape[0] for m in meshes[:-1]])
+        return Mesh(
+            np.concatenate([m.vertices for m in meshes]),
+            np.concatenate([m.triangles + o for m, o in zip(meshes, offsets, strict=True)]),
+        )
+
+
+def _open3d(create: str, axis: str, center: Vec, **kwargs) -> Mesh:
+    """``open3d.geometry.TriangleMesh.<create>(**kwargs)``, its z turned to ``axis``, moved by
+    ``center``."""
+    import open3d
+
+    if axis not in AXES:
+        raise ValueError(f"axis must be one of {list(AXES)}, got {axis!r}")
+    mesh = getattr(open3d.geometry.TriangleMesh, create)(**kwargs)
+    base = Mesh(np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.triangles, np.int64))
+    return base.transformed(AXES[axis], center)
+
+
+def box(size: Vec, center: Vec = (0, 0, 0)) -> Mesh:
+    """Axis-aligned box of extents ``size = (sx, sy, sz)`` centred at ``center``."""
+    sx, sy, sz = (float(s) for s in size)
+    corner = np.asarray(center, dtype=np.float64) - np.array([sx, sy, sz]) / 2
+    return _open3d("create_box", "z", corner, width=sx, height=sy, depth=sz)
+
+
+def cylinder(radius: float, height: float, center: Vec = (0, 0, 0), axis: str = "z") -> Mesh:
+    """Closed 20-sided cylinder of ``radius``, ``height`` along ``axis``, centred at ``center``."""
+    kw = {"radius": float(radius), "height": float(height), "resolution": 20, "split": 1}
+    return _open3d("create_cylinder", axis, center, **kw)
+
+
+def cone(radius: float, height: float, base: Vec = (0, 0, 0), axis: str = "z") -> Mesh:
+    """Closed 20-sided cone, base disc centred at ``base``, apex ``height`` along ``axis``."""
+    kw = {"radius": float(radius), "height": float(height), "resolution": 20, "split": 1}
+    return _open3d("create_cone", axis, base, **kw)
+
+
+def torus(radius: float, tube: float, center: Vec = (0, 0, 0), axis: str = "z") -> Mesh:
+    """Torus (20 x 10 segments) of centre-line ``radius``, ``tube`` radius, hole along ``axis``."""
+    kw = {"radial_resolution": 20, "tubular_resolution": 10}
+    return _open3d(
+        "create_torus", axis, center, torus_radius=float(radius), tube_radius=float(tube), **kw
+    )
 
 
 @dataclass(frozen=True)
@@ -38,11 +130,17 @@ Builder = Callable[[np.random.Generator], list[Part]]
 
 @dataclass(frozen=True)
 class ShapeClass:
-    """A class: its name, the names of its parts (in part-id order) and its builder."""
+    """A class: its name, the names of its parts, its builder and the global id of its
+    first part (its parts are numbered on from there, in the order of ``parts``)."""
 
     name: str
     parts: tuple[str, ...]
     build: Builder
+    first_part: int
+
+    @property
+    def part_ids(self) -> tuple[int, ...]:
+        return tuple(range(self.first_part, self.first_part + len(self.parts)))
 
 
 #: The registered classes, in label order.
@@ -53,10 +151,15 @@ def register(name: str, parts: tuple[str, ...]) -> Callable[[Builder], Builder]:
     """Decorator adding a builder to :data:`SHAPES` as class ``name`` with ``parts``."""
 
     def add(build: Builder) -> Builder:
-        SHAPES.append(ShapeClass(name, parts, build))
+        SHAPES.append(ShapeClass(name, parts, build, num_parts()))
         return build
 
     return add
+
+
+def num_parts() -> int:
+    """Number of global part ids of the registered classes."""
+    return sum(len(s.parts) for s in SHAPES)
 
 
 def _legs(
@@ -257,7 +360,9 @@ def rocket(rng: np.random.Generator) -> list[Part]:
     fin_l, fin_h = rng.uniform(0.08, 0.2), rng.uniform(0.15, 0.3)
     fin_t = rng.uniform(0.01, 0.03)
     fin = box((fin_l, fin_t, fin_h), (radius + fin_l / 2 - 0.01, 0, fin_h / 2))
-    fins = [Part("fin", fin.transformed(rot_z(2 * np.pi * k / n_fins))) for k in range(n_fins)]
+    fins = [
+        Part("fin", fin.transformed(rotation(2, 2 * np.pi * k / n_fins))) for k in range(n_fins)
+    ]
     return [
         Part("body", cylinder(radius, height, (0, 0, height / 2))),
         Part("nose", cone(radius, radius * rng.uniform(1.5, 3.5), (0, 0, height))),
