@@ -33,7 +33,7 @@ from reldrop3d.train.checkpoint import (
 )
 from reldrop3d.train.clock import PhaseClock
 from reldrop3d.train.config import ConfigError, TrainConfig, resume_conflicts, to_toml
-from reldrop3d.train.datasets import EpochSampler, Indexed, build_datasets
+from reldrop3d.train.datasets import Indexed, build_split, epoch_order
 from reldrop3d.train.distributed import World, all_reduce_sum, any_rank, barrier, init_world
 from reldrop3d.train.plots import plot_curves
 
@@ -203,7 +203,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
 
         if train_set is None or test_set is None:
-            train_set, test_set = build_datasets(cfg)
+            train_set, test_set = build_split(cfg, "train"), build_split(cfg, "test")
         train_set, self.val_set = training_split(train_set, cfg)
         self.train_set, self.test_set = Indexed(train_set), test_set
         self.classes = list(getattr(train_set, "classes", range(train_set.num_classes)))
@@ -497,24 +497,17 @@ class Trainer:
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.momentum = bn_momentum(epoch)
         bs = self.cfg.batch_size
-        sampler = EpochSampler(
-            len(self.train_set),
-            self.cfg.seed,
-            epoch,
-            True,
-            self.world.rank,
-            self.world.size,
-            start=self.batch_in_epoch * bs,
-        )
+        rank, size = self.world.rank, self.world.size
+        order = epoch_order(len(self.train_set), self.cfg.seed, epoch, rank, size)
         # its own generator: creating the iterator must not draw from the global stream
         loader = DataLoader(
             self.train_set,
             batch_size=bs,
-            sampler=sampler,
+            sampler=order[self.batch_in_epoch * bs :],
             drop_last=True,
             generator=torch.Generator().manual_seed(epoch),
         )
-        total = len(sampler.order()) // bs
+        total = len(order) // bs
         with tqdm(
             loader,
             total=total,
