@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import Dataset
 from torch_geometric.loader import DataLoader
@@ -31,13 +33,11 @@ from reldrop3d.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from reldrop3d.train.clock import PhaseClock
 from reldrop3d.train.config import ConfigError, TrainConfig, resume_conflicts, to_toml
 from reldrop3d.train.datasets import Indexed, build_split, epoch_order
-from reldrop3d.train.distributed import World, all_reduce_sum, any_rank, barrier, init_world
 from reldrop3d.train.plots import plot_curves
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: the phase seconds are kept in "running", no "clock"
 # what a run folder holds; any of the first three means a run is there (a config.toml
 # alone may be the user's own settings file, which the run rewrites as resolved)
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.toml", "per_class.json", "curves.png")
@@ -48,12 +48,24 @@ RESUME_KEYS = (
     "epoch",
     "batch_in_epoch",
     "running",
-    "clock",
     "history",
     "best",
     "rng",
     "generators",
     "cache",
+)
+# the sums of an epoch, over its steps (and ranks)
+RUNNING = (
+    "loss",
+    "correct",
+    "clouds",
+    "points_in",
+    "points_out",
+    "guidance",
+    "guided",
+    "seconds_relevance",
+    "seconds_drop",
+    "seconds_step",
 )
 
 
@@ -197,10 +209,7 @@ class Trainer:
             not torch.cuda.is_available() or (self.device.index or 0) >= torch.cuda.device_count()
         ):
             raise ConfigError(f"device {cfg.device!r} requested but this machine has no such GPU")
-        self.world: World = init_world(cfg.device)
-        if self.world.distributed and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.world.local_rank)
-            torch.cuda.set_device(self.device)
+        self._join_world()
 
         if train_set is None or test_set is None:
             train_set, test_set = build_split(cfg, "train"), build_split(cfg, "test")
@@ -216,7 +225,7 @@ class Trainer:
             cfg.model, self.num_classes, in_channels=self.in_channels, **cfg.model_kwargs
         ).to(self.device)
         self.model = self.core
-        if self.world.distributed:
+        if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.core, device_ids=ids)
         self.optimizer = torch.optim.Adam(
@@ -252,9 +261,8 @@ class Trainer:
             max_points = int(sizes.max()) if sizes is not None else cfg.num_points
             self.cache = RelevanceCache(len(train_set), max_points, cfg.reldrop_every, self.device)
 
-        self.clock = PhaseClock(self.device)
         self.epoch, self.batch_in_epoch = 0, 0
-        self.running = self._zero_running()
+        self.running = dict.fromkeys(RUNNING, 0.0)
         self.history: list[dict] = []
         self.best = {"val_oa": -1.0, "epoch": -1}
         self._stop = False
@@ -262,18 +270,28 @@ class Trainer:
             self._resume()
 
     # ------------------------------------------------------------------ state
-    @staticmethod
-    def _zero_running() -> dict[str, float]:
-        return {
-            "loss": 0.0,
-            "correct": 0.0,
-            "clouds": 0.0,
-            "points_in": 0.0,
-            "points_out": 0.0,
-            "batches": 0.0,
-            "guidance": 0.0,
-            "guided": 0.0,
-        }
+    def _join_world(self) -> None:
+        """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1), else a world of one.
+
+        Backend: gloo on CPU, nccl on CUDA (each rank on ``cuda:LOCAL_RANK``).
+        """
+        self.rank, self.world_size = 0, 1
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+        self.main = self.rank == 0
+
+    def _sum_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        if self.world_size == 1:
+            return values
+        keys = sorted(values)
+        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return dict(zip(keys, t.tolist()))
 
     def _setup_guidance(self, train_set) -> None:
         cfg = self.cfg
@@ -303,7 +321,6 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "running": dict(self.running),
-            "clock": self.clock.totals(),
             "history": self.history,
             "best": dict(self.best),
             "config": self.cfg.to_dict(),
@@ -350,8 +367,10 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
-        self.running = {**self._zero_running(), **state["running"]}
-        self.clock.reset(state["clock"])
+        # version 2 kept the phase seconds apart, under "clock"
+        saved = {f"seconds_{k}": v for k, v in state.get("clock", {}).items()}
+        saved.update(state["running"])
+        self.running = {k: saved.get(k, 0.0) for k in RUNNING}
         self.history, self.best = state["history"], state["best"]
         if self.cache is not None and state["cache"] is not None:
             self.cache.load_state_dict(state["cache"])
@@ -359,7 +378,7 @@ class Trainer:
             set_rng_state(state["rng"])
             self.drop_gen.set_state(state["generators"]["drop"])
             self.aug_gen.set_state(state["generators"]["augment"])
-        if self.world.main:
+        if self.main:
             self._write_metrics()
 
     # ------------------------------------------------------------------ files
@@ -370,7 +389,7 @@ class Trainer:
         tmp.replace(path)
 
     def _save(self, name: str) -> None:
-        if self.world.main:
+        if self.main:
             save_checkpoint(self.state_dict(), self.out / name)
 
     # ------------------------------------------------------------------ steps
@@ -405,17 +424,15 @@ class Trainer:
         """One step on ``batch`` (on the device); returns the loss (a 0-dim tensor)."""
         y = batch.y.view(-1)
         points_in = batch.num_nodes
-        t0 = self.clock.stamp()
+        t0 = t1 = self._now()
         if isinstance(self.dropper, RelDrop):
             relevance = self._relevance(batch, epoch)
-            t1 = self.clock.stamp()
+            t1 = self._now()
             batch = self.dropper(batch, relevance)
-        else:
-            t1 = t0
-            if self.dropper is not None:
-                batch = self.dropper(batch)
+        elif self.dropper is not None:
+            batch = self.dropper(batch)
         batch = self.augment(batch)
-        t2 = self.clock.stamp()
+        t2 = self._now()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         logits, term = self._forward(batch)
@@ -434,19 +451,27 @@ class Trainer:
             )
         loss.backward()
         self.optimizer.step()
-        t3 = self.clock.stamp()
-        self.clock.add("relevance", t0, t1)
-        self.clock.add("drop", t1, t2)
-        self.clock.add("step", t2, t3)
-        with torch.no_grad():
-            n = y.numel()
-            self.running["loss"] += float(loss.detach()) * n
-            self.running["correct"] += float((logits.argmax(-1) == y).sum())
-            self.running["clouds"] += n
-            self.running["points_in"] += points_in
-            self.running["points_out"] += batch.num_nodes
-            self.running["batches"] += 1
+        t3 = self._now()
+        n = y.numel()
+        done = {
+            "loss": float(loss.detach()) * n,
+            "correct": float((logits.argmax(-1) == y).sum()),
+            "clouds": n,
+            "points_in": points_in,
+            "points_out": batch.num_nodes,
+            "seconds_relevance": t1 - t0,
+            "seconds_drop": t2 - t1,
+            "seconds_step": t3 - t2,
+        }
+        for key, value in done.items():
+            self.running[key] += value
         return loss.detach()
+
+    def _now(self) -> float:
+        """``perf_counter`` once the device has done the work queued so far."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _forward(self, batch) -> tuple[Tensor, Tensor | None]:
         """Train-mode logits, and the guidance term ``G`` (``None`` without guidance)."""
@@ -483,7 +508,7 @@ class Trainer:
         self._stop = True
 
     def _seed(self, epoch: int) -> None:
-        rank = self.world.rank
+        rank = self.rank
         torch.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 0))
         self.drop_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 1))
         self.aug_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 2))
@@ -491,14 +516,12 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> None:
         if self.batch_in_epoch == 0:
             self._seed(epoch)
-            self.running = self._zero_running()
-            self.clock.reset()
+            self.running = dict.fromkeys(RUNNING, 0.0)
         for m in self.core.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.momentum = bn_momentum(epoch)
         bs = self.cfg.batch_size
-        rank, size = self.world.rank, self.world.size
-        order = epoch_order(len(self.train_set), self.cfg.seed, epoch, rank, size)
+        order = epoch_order(len(self.train_set), self.cfg.seed, epoch, self.rank, self.world_size)
         # its own generator: creating the iterator must not draw from the global stream
         loader = DataLoader(
             self.train_set,
@@ -514,7 +537,7 @@ class Trainer:
             initial=self.batch_in_epoch,
             leave=False,
             desc=f"epoch {epoch + 1}",
-            disable=not (self.progress and self.world.main),
+            disable=not (self.progress and self.main),
             unit="batch",
             dynamic_ncols=True,
         ) as batches:
@@ -522,20 +545,19 @@ class Trainer:
                 loss = self.train_step(batch.to(self.device), epoch)
                 self.batch_in_epoch += 1
                 batches.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
-                if any_rank(self._stop, self.device, self.world):
+                if self._sum_over_ranks({"stop": float(self._stop)})["stop"] > 0:
                     self._save("last.pt")
                     raise Interrupted(f"stopped at epoch {epoch + 1}, batch {self.batch_in_epoch}")
 
     def _end_epoch(self, epoch: int, started: float) -> dict:
-        r = all_reduce_sum(self.running, self.device, self.world)
-        times = all_reduce_sum(self.clock.totals(), self.device, self.world)
+        r = self._sum_over_ranks(self.running)
         clouds = max(r["clouds"], 1.0)
         t_eval = time.perf_counter()
         nothing = {"loss": None, "oa": None, "macc": None, "per_class": {}}
         every, done = self.cfg.test_every, epoch + 1
         tested = done == self.cfg.epochs or (every > 0 and done % every == 0)
-        ev = self.evaluate() if self.world.main and tested else nothing
-        val = self.evaluate(self.val_set) if self.world.main and self.val_set else None
+        ev = self.evaluate() if self.main and tested else nothing
+        val = self.evaluate(self.val_set) if self.main and self.val_set else None
         record = {
             "epoch": epoch + 1,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -547,9 +569,7 @@ class Trainer:
             "test_macc": ev["macc"],
             "points_per_cloud": r["points_out"] / clouds,
             "dropped_per_cloud": (r["points_in"] - r["points_out"]) / clouds,
-            "seconds_relevance": times.get("relevance", 0.0) / self.world.size,
-            "seconds_drop": times.get("drop", 0.0) / self.world.size,
-            "seconds_step": times.get("step", 0.0) / self.world.size,
+            **{k: r[k] / self.world_size for k in RUNNING if k.startswith("seconds")},
             "seconds_eval": time.perf_counter() - t_eval,
             "seconds_epoch": time.perf_counter() - started,
         }
@@ -560,9 +580,8 @@ class Trainer:
             self.scheduler.step()
         self.history.append(record)
         self.epoch, self.batch_in_epoch = epoch + 1, 0
-        self.running = self._zero_running()
-        self.clock.reset()
-        if self.world.main:
+        self.running = dict.fromkeys(RUNNING, 0.0)
+        if self.main:
             improved = val is not None and record["val_oa"] > self.best["val_oa"]
             if improved:  # chosen on the validation split, never on test
                 self.best = {"val_oa": record["val_oa"], "epoch": record["epoch"]}
@@ -577,7 +596,8 @@ class Trainer:
                     json.dumps({**table, "per_class": ev["per_class"]}, indent=2) + "\n"
                 )
             plot_curves(self.history, self.out / "curves.png")
-        barrier(self.world)
+        if self.world_size > 1:
+            dist.barrier()
         return record
 
     def fit(self) -> dict:
@@ -587,7 +607,7 @@ class Trainer:
         a second Ctrl-C stops at once.
         """
         cfg = self.cfg
-        if self.world.main:
+        if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             if self.overwrite:  # asked for: the old run's files go, once
                 for name in RUN_FILES:
@@ -611,7 +631,7 @@ class Trainer:
                 initial=self.epoch,
                 desc="epochs",
                 unit="epoch",
-                disable=not (self.progress and self.world.main),
+                disable=not (self.progress and self.main),
                 dynamic_ncols=True,
             ) as bar:
                 while self.epoch < cfg.epochs:
@@ -619,7 +639,7 @@ class Trainer:
                     self._train_epoch(epoch)
                     rec = self._end_epoch(epoch, started)
                     bar.update(1)
-                    if self.progress and self.world.main:
+                    if self.progress and self.main:
                         bar.write(epoch_line(rec))
         finally:
             if in_main_thread:
