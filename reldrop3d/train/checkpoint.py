@@ -1,17 +1,14 @@
 """Checkpoints: plain data, written atomically, read without running code.
 
-A checkpoint is data that people hand each other, so it holds only tensors,
-numbers, strings, ``None``, lists, tuples and dicts, and it is read with
-``torch.load(..., weights_only=True)``: unpickling never calls a function
-named by the file. :func:`save_checkpoint` refuses to write anything else,
-so every checkpoint it writes can be read back; :func:`load_checkpoint`
-refuses a file that needs more, with one line naming the file and saying why.
+A checkpoint is data that people hand each other: it holds only tensors,
+numbers, strings, ``None``, lists, tuples and dicts, and is read with
+``torch.load(..., weights_only=True)``, so unpickling never calls a function
+named by the file.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,10 +44,8 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder,
     flushed to disk, then renamed over ``path``. A failed write (a full disk, say)
     leaves the old file intact and raises :class:`CheckpointError` naming the file.
-
-    Raises ``TypeError`` if ``state`` holds anything but tensors, numbers,
-    strings, ``None``, lists, tuples and dicts: such a file could not be read
-    back safely.
+    Raises ``TypeError`` if ``state`` holds anything but plain data, which could not
+    be read back.
     """
     _plain(state)
     path = Path(path)
@@ -96,18 +91,15 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        text = str(e)
-        if "Weights only load failed" not in text:
-            first = text.splitlines()[0] if text else ""
-            raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({first})") from None
-        found = [ln.strip() for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
-        reason = found[0] if found else "it holds more than tensors, numbers, strings, lists, dicts"
-        raise CheckpointError(
-            f"refusing to load checkpoint {path}: loading it could run code ({reason})"
-        ) from None
     except Exception as e:  # torch raises several types for damaged files
-        first = str(e).splitlines()[0] if str(e) else ""
+        lines = str(e).splitlines()
+        if "Weights only load failed" in str(e):
+            found = [ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported" in ln]
+            reason = found[0] if found else "it holds more than plain data"
+            raise CheckpointError(
+                f"refusing to load checkpoint {path}: loading it could run code ({reason})"
+            ) from None
+        first = lines[0] if lines else ""
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {first})"
         ) from None
@@ -119,24 +111,6 @@ def load_checkpoint(
             f"{path} is not a complete reldrop3d checkpoint (missing {', '.join(missing)})"
         )
     return state
-
-
-def rng_state() -> dict:
-    """The global torch random states (CPU, and CUDA when present) as tensors.
-
-    Python's and NumPy's global generators are not saved: nothing in
-    reldrop3d draws from them.
-    """
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):

@@ -31,20 +31,15 @@ class Indexed(Dataset):
 
 
 def build_split(cfg: TrainConfig, split: str) -> Dataset:
-    """The ``"train"`` or ``"test"`` split of ``cfg.data``: synthetic, synthetic-decoy,
+    """The ``"train"`` or ``"test"`` split of ``cfg.data``: synthetic, synthetic-decoy
+    (:class:`~reldrop3d.data.SyntheticShapes` with ``decoy=True``),
     ``modelnet40[:PATH]``, ``shapenet[:PATH]`` (ShapeNetPart's ``trainval`` for train).
-
-    ``synthetic-decoy`` is :class:`~reldrop3d.data.SyntheticShapes` with
-    ``decoy=True``: every training object carries a decoy at its class's
-    position, every test object one at another class's position, and items
-    carry per-point ``mask`` (False on the decoy) for explanation guidance.
 
     A path may be a layout folder or its parent; without one, real datasets
     are looked for under ``$RELDROP3D_DATA``. Only the files of ``split`` are
-    read, so a folder holding only the test split serves for evaluation.
-    Points are the first ``num_points`` of each stored cloud, the same in
-    every epoch (random augmentation is applied to batches in the training
-    step), which is what keeps cached relevance aligned with the points.
+    read. Points are the first ``num_points`` of each stored cloud, the same
+    in every epoch (augmentation acts on batches in the training step), which
+    keeps cached relevance aligned with the points.
     """
     from reldrop3d.data import ModelNet40, ShapeNetPart, SyntheticShapes, default_data_root
 

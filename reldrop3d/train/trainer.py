@@ -26,13 +26,7 @@ from reldrop3d.models import build
 from reldrop3d.relevance import point_relevance
 from reldrop3d.train.augment import build_augment
 from reldrop3d.train.cache import RelevanceCache
-from reldrop3d.train.checkpoint import (
-    MODEL_KEYS,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from reldrop3d.train.checkpoint import MODEL_KEYS, load_checkpoint, save_checkpoint
 from reldrop3d.train.config import ConfigError, TrainConfig, resume_conflicts, to_toml
 from reldrop3d.train.datasets import Indexed, build_split, epoch_order
 from reldrop3d.train.plots import plot_curves
@@ -54,19 +48,9 @@ RESUME_KEYS = (
     "generators",
     "cache",
 )
-# the sums of an epoch, over its steps (and ranks)
-RUNNING = (
-    "loss",
-    "correct",
-    "clouds",
-    "points_in",
-    "points_out",
-    "guidance",
-    "guided",
-    "seconds_relevance",
-    "seconds_drop",
-    "seconds_step",
-)
+# the sums of an epoch over its steps (and ranks): of the metrics, and of each phase's seconds
+PHASES = ("seconds_relevance", "seconds_drop", "seconds_step")
+RUNNING = ("loss", "correct", "clouds", "points_in", "points_out", "guidance", "guided", *PHASES)
 
 
 class TrainingError(RuntimeError):
@@ -79,11 +63,6 @@ class RunExistsError(ConfigError):
 
 class Interrupted(KeyboardInterrupt):
     """Raised after a requested stop (Ctrl-C) once ``last.pt`` holds the exact state."""
-
-
-def bn_momentum(epoch: int) -> float:
-    """Batch-norm momentum of an epoch: 0.1, halved every 20 epochs, at least 0.01 (published)."""
-    return max(0.01, 0.1 * 0.5 ** (epoch // 20))
 
 
 def annotated_clouds(size: int, fraction: float, seed: int) -> Tensor:
@@ -142,50 +121,40 @@ def epoch_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
 class Trainer:
     r"""Trains a point-cloud classifier with RelDrop, random point dropout, or neither.
 
-    Each step: (1) explain the current model on the batch (eval mode, input
-    gradients only: no parameter gradient, no batch-norm statistics
-    touched; see :func:`~reldrop3d.relevance.point_relevance`) for the
-    ground-truth class; (2) drop points (:class:`~reldrop3d.RelDrop` or
-    :class:`~reldrop3d.RandomPointDropout`); (3) scale, shift, jitter and
-    rotate what is left; (4) take the optimiser step in train mode on the
-    dropped batch. With ``reldrop_every = K > 1`` the relevance of a sample
-    is recomputed once every ``K`` epochs and otherwise read from a
-    :class:`~reldrop3d.train.cache.RelevanceCache`.
+    Each step: (1) explain the current model on the batch for the true class
+    (:func:`~reldrop3d.relevance.point_relevance`: eval mode, input gradients
+    only, batch-norm statistics untouched; with ``reldrop_every = K > 1`` a
+    sample is explained once every ``K`` epochs and otherwise read from a
+    :class:`~reldrop3d.train.cache.RelevanceCache`); (2) drop points
+    (``augment``); (3) scale, shift, jitter and rotate what is left; (4) take
+    the optimiser step in train mode on the dropped batch.
 
-    With ``guidance`` (:mod:`reldrop3d.guidance`) step (4) is explanation
-    guided: one train-mode forward gives the logits and, by a
-    ``create_graph`` input backward, the attribution of the true class
-    (``guidance_method``; LRP adds an eval-mode explanation pass), and the
-    loss is ``CE + guidance_lambda * G`` with ``G`` the mean guidance loss
-    (against the batch's per-point ``mask``, which dropping and augmenting
-    keep aligned with the points) over the batch's clouds in the fixed
-    annotated subset (:func:`annotated_clouds`); batches without such a
-    cloud take a plain step (deciding that reads one flag from the device
-    when ``guidance_fraction < 1``).
+    With ``guidance`` (:mod:`reldrop3d.guidance`) the loss of step (4) is
+    ``CE + guidance_lambda * G``: one train-mode forward gives the logits and,
+    by a ``create_graph`` input backward, the true class's attribution; ``G``
+    is the mean guidance loss against the per-point ``mask`` (dropping and
+    augmenting keep it aligned with the points) over the batch's clouds in the
+    fixed annotated subset (:func:`annotated_clouds`). A batch without such a
+    cloud takes a plain step.
 
-    The training split may be cut to a stratified share (``train_fraction``)
-    and a validation share held out of it (``val_fraction``, see
-    :func:`training_split`). Every epoch is evaluated on the validation split;
-    ``cfg.out`` receives ``config.toml``, ``metrics.jsonl`` (a
-    line per epoch), ``last.pt`` and, with a validation split, ``best.pt``
-    (the epoch of best validation accuracy; both written atomically),
-    ``per_class.json`` (the test split, last epoch) and ``curves.png``.
-    The test split is evaluated every ``test_every`` epochs and after the last.
-    Random streams are re-seeded from ``(seed, epoch, rank)`` at each epoch
-    and their states saved with the position in the epoch, so a run resumed
-    from ``last.pt`` (also one stopped mid-epoch by Ctrl-C) continues exactly
-    as the uninterrupted run would.
+    ``cfg.out`` receives ``config.toml``, ``metrics.jsonl`` (a line per
+    epoch), ``last.pt``, with a validation split (:func:`training_split`)
+    ``best.pt`` (the epoch of best validation accuracy: nothing is chosen on
+    test, which is evaluated every ``test_every`` epochs and after the last),
+    ``per_class.json`` and ``curves.png``. Random streams are re-seeded from
+    ``(seed, epoch, rank)`` each epoch and saved with the position in the
+    epoch, so a run resumed from ``last.pt`` (also one stopped mid-epoch by
+    Ctrl-C) continues exactly as the uninterrupted run would.
 
     Args:
         cfg: the run's configuration (validated here).
         train_set, test_set: datasets to use instead of building them from ``cfg.data``.
-        resume: continue the run in ``cfg.out`` from its ``last.pt`` (wherever the
-            folder was when it was written: the files go to ``cfg.out``). ``cfg`` must
-            match the saved configuration except in :data:`~reldrop3d.train.config.RESUMABLE`
-            keys (the epoch budget, the device, memory knobs).
+        resume: continue the run in ``cfg.out`` from its ``last.pt``, wherever the folder
+            was when it was written. ``cfg`` must match the saved configuration except in
+            :data:`~reldrop3d.train.config.RESUMABLE` keys.
         overwrite: start afresh in a ``cfg.out`` that holds a run, deleting its files
-            (:data:`RUN_FILES`) when training starts. Without it (and without
-            ``resume``) such a folder is refused with :class:`RunExistsError`.
+            (:data:`RUN_FILES`) when training starts; without it (or ``resume``) such a
+            folder is refused with :class:`RunExistsError`.
         progress: show tqdm progress bars and per-epoch lines.
     """
 
@@ -327,7 +296,11 @@ class Trainer:
             "classes": self.classes,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
-            "rng": rng_state(),
+            # Python's and NumPy's generators are not saved: nothing in reldrop3d draws from them
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
             "generators": {"drop": self.drop_gen.get_state(), "augment": self.aug_gen.get_state()},
             "cache": self.cache.state_dict() if self.cache is not None else None,
         }
@@ -375,7 +348,9 @@ class Trainer:
         if self.cache is not None and state["cache"] is not None:
             self.cache.load_state_dict(state["cache"])
         if self.batch_in_epoch > 0:  # stopped mid-epoch: continue the exact random streams
-            set_rng_state(state["rng"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
             self.drop_gen.set_state(state["generators"]["drop"])
             self.aug_gen.set_state(state["generators"]["augment"])
         if self.main:
@@ -507,6 +482,12 @@ class Trainer:
         """Ask the loop to save ``last.pt`` and stop after the current step (what Ctrl-C does)."""
         self._stop = True
 
+    def _bar(self, iterable, total: int, initial: int, desc: str, unit: str, **kw) -> tqdm:
+        """A progress bar, shown on rank 0 with ``progress``."""
+        hidden = not (self.progress and self.main)
+        kw.update(total=total, initial=initial, desc=desc, unit=unit, disable=hidden)
+        return tqdm(iterable, dynamic_ncols=True, **kw)
+
     def _seed(self, epoch: int) -> None:
         rank = self.rank
         torch.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 0))
@@ -517,9 +498,9 @@ class Trainer:
         if self.batch_in_epoch == 0:
             self._seed(epoch)
             self.running = dict.fromkeys(RUNNING, 0.0)
-        for m in self.core.modules():
+        for m in self.core.modules():  # published: 0.1, halved every 20 epochs, at least 0.01
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.momentum = bn_momentum(epoch)
+                m.momentum = max(0.01, 0.1 * 0.5 ** (epoch // 20))
         bs = self.cfg.batch_size
         order = epoch_order(len(self.train_set), self.cfg.seed, epoch, self.rank, self.world_size)
         # its own generator: creating the iterator must not draw from the global stream
@@ -531,16 +512,8 @@ class Trainer:
             generator=torch.Generator().manual_seed(epoch),
         )
         total = len(order) // bs
-        with tqdm(
-            loader,
-            total=total,
-            initial=self.batch_in_epoch,
-            leave=False,
-            desc=f"epoch {epoch + 1}",
-            disable=not (self.progress and self.main),
-            unit="batch",
-            dynamic_ncols=True,
-        ) as batches:
+        desc = f"epoch {epoch + 1}"
+        with self._bar(loader, total, self.batch_in_epoch, desc, "batch", leave=False) as batches:
             for batch in batches:
                 loss = self.train_step(batch.to(self.device), epoch)
                 self.batch_in_epoch += 1
@@ -569,7 +542,7 @@ class Trainer:
             "test_macc": ev["macc"],
             "points_per_cloud": r["points_out"] / clouds,
             "dropped_per_cloud": (r["points_in"] - r["points_out"]) / clouds,
-            **{k: r[k] / self.world_size for k in RUNNING if k.startswith("seconds")},
+            **{k: r[k] / self.world_size for k in PHASES},
             "seconds_eval": time.perf_counter() - t_eval,
             "seconds_epoch": time.perf_counter() - started,
         }
@@ -626,14 +599,7 @@ class Trainer:
         except ValueError:  # not the main thread: no handler, Ctrl-C is the caller's business
             in_main_thread = False
         try:
-            with tqdm(
-                total=cfg.epochs,
-                initial=self.epoch,
-                desc="epochs",
-                unit="epoch",
-                disable=not (self.progress and self.main),
-                dynamic_ncols=True,
-            ) as bar:
+            with self._bar(None, cfg.epochs, self.epoch, "epochs", "epoch") as bar:
                 while self.epoch < cfg.epochs:
                     epoch, started = self.epoch, time.perf_counter()
                     self._train_epoch(epoch)
