@@ -12,11 +12,7 @@ from reldrop3d.train.config import ConfigError, TrainConfig
 
 
 class Indexed(Dataset):
-    """A dataset whose items also carry their index as ``idx [1]``.
-
-    The relevance cache (``--reldrop-every``) keys cached relevance by this
-    index and by the position of each point in the item.
-    """
+    """A dataset whose items also carry their index as ``idx [1]`` (the relevance cache's key)."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset

@@ -35,18 +35,8 @@ CHECKPOINT_VERSION = 3  # 3: the phase seconds are kept in "running", no "clock"
 # what a run folder holds; any of the first three means a run is there (a config.toml
 # alone may be the user's own settings file, which the run rewrites as resolved)
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.toml", "per_class.json", "curves.png")
-RESUME_KEYS = (
-    *MODEL_KEYS,
-    "optimizer",
-    "scheduler",
-    "epoch",
-    "batch_in_epoch",
-    "running",
-    "history",
-    "best",
-    "rng",
-    "generators",
-    "cache",
+RESUME_KEYS = MODEL_KEYS + tuple(
+    "optimizer scheduler epoch batch_in_epoch running history best rng generators cache".split()
 )
 # the sums of an epoch over its steps (and ranks): of the metrics, and of each phase's seconds
 PHASES = ("seconds_relevance", "seconds_drop", "seconds_step")
@@ -200,17 +190,15 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             self.core.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
+        self.scheduler = None
         if cfg.scheduler == "step":
             self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 20, gamma=0.7)
-        elif cfg.scheduler == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimizer, T_max=cfg.epochs, eta_min=0.0
-            )
-        else:
-            self.scheduler = None
+        elif cfg.scheduler == "cosine":  # down to 0 at the last epoch
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
 
         self.drop_gen = torch.Generator(device=self.device)
         self.aug_gen = torch.Generator(device=self.device)
+        self.dropper = None
         if cfg.augment in ("reldrop", "reldrop-rate"):
             kind = RelDrop if cfg.augment == "reldrop" else RateMatchedDrop
             self.dropper = kind(
@@ -218,15 +206,13 @@ class Trainer:
             )
         elif cfg.augment == "random":
             self.dropper = RandomPointDropout(cfg.max_ratio, cfg.fill, generator=self.drop_gen)
-        else:
-            self.dropper = None
         self.augment = build_augment(cfg, self.up_axis, self.aug_gen)
         self.guidance = None
         if cfg.guidance != "none":
             self._setup_guidance(train_set)
         self.cache = None
         if isinstance(self.dropper, RelDrop) and cfg.reldrop_every > 1:
-            sizes = train_set.sizes if hasattr(train_set, "sizes") else None
+            sizes = getattr(train_set, "sizes", None)
             max_points = int(sizes.max()) if sizes is not None else cfg.num_points
             self.cache = RelevanceCache(len(train_set), max_points, cfg.reldrop_every, self.device)
 
@@ -307,17 +293,14 @@ class Trainer:
 
     def _check_out(self, resume: bool) -> None:
         """Refuse an ``out`` that is a file, cannot be written, or holds a run not to be touched."""
-        out = self.out
         try:
-            check_output_folder(out)
+            check_output_folder(self.out)
         except ValueError as e:
             raise ConfigError(f"out: {e}") from None
-        if resume:
-            return
-        present = [name for name in RUN_FILES[:3] if (out / name).exists()]
-        if present and not self.overwrite:
+        present = [name for name in RUN_FILES[:3] if (self.out / name).exists()]
+        if present and not (resume or self.overwrite):
             raise RunExistsError(
-                f"out {out} already holds a run ({', '.join(present)}); continue it with "
+                f"out {self.out} already holds a run ({', '.join(present)}); continue it with "
                 f"--resume, or start it over with --overwrite"
             )
 
@@ -463,11 +446,9 @@ class Trainer:
             weight=None if everyone else has_mask,
         )
         values = self.guidance(attribution, batch.mask, batch.batch, batch.num_graphs)
-        term = guidance_term(values, has_mask)
-        with torch.no_grad():
-            self.running["guidance"] += float(torch.where(has_mask, values, 0.0).sum())
-            self.running["guided"] += float(has_mask.sum())
-        return logits, term
+        self.running["guidance"] += float(torch.where(has_mask, values.detach(), 0.0).sum())
+        self.running["guided"] += float(has_mask.sum())
+        return logits, guidance_term(values, has_mask)
 
     def evaluate(self, dataset=None) -> dict:
         """Loss, overall and mean class accuracy, per-class table on ``dataset`` (the test set)."""
@@ -489,10 +470,9 @@ class Trainer:
         return tqdm(iterable, dynamic_ncols=True, **kw)
 
     def _seed(self, epoch: int) -> None:
-        rank = self.rank
-        torch.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 0))
-        self.drop_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 1))
-        self.aug_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 2))
+        torch.manual_seed(epoch_seed(self.cfg.seed, epoch, self.rank, 0))
+        self.drop_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, self.rank, 1))
+        self.aug_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, self.rank, 2))
 
     def _train_epoch(self, epoch: int) -> None:
         if self.batch_in_epoch == 0:
@@ -562,7 +542,7 @@ class Trainer:
             self._save("last.pt")
             self._write_metrics()
             if improved:
-                save_checkpoint(self.state_dict(), self.out / "best.pt")
+                self._save("best.pt")
             if tested:
                 table = {k: record[k] for k in ("epoch", "test_oa", "test_macc")}
                 (self.out / "per_class.json").write_text(
