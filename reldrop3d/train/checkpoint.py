@@ -1,10 +1,5 @@
-"""Checkpoints: plain data, written atomically, read without running code.
-
-A checkpoint is data that people hand each other: it holds only tensors,
-numbers, strings, ``None``, lists, tuples and dicts, and is read with
-``torch.load(..., weights_only=True)``, so unpickling never calls a function
-named by the file.
-"""
+"""Checkpoints: plain data (tensors, numbers, strings, ``None``, lists, tuples, dicts),
+written atomically, read with ``weights_only=True`` so that loading never runs code."""
 
 from __future__ import annotations
 

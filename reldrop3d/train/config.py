@@ -205,14 +205,8 @@ def resume_conflicts(saved: dict, given: dict) -> list[tuple[str, object, object
     defaults = TrainConfig().to_dict()
     out = []
     for key, value in given.items():
-        if key in RESUMABLE:
-            continue
         old = saved.get(key, defaults.get(key))
-        same = (
-            list(old) == list(value)
-            if isinstance(old, (list, tuple)) and isinstance(value, (list, tuple))
-            else old == value
-        )
-        if not same:
+        as_list = [list(v) if isinstance(v, tuple) else v for v in (old, value)]
+        if key not in RESUMABLE and as_list[0] != as_list[1]:
             out.append((key, old, value))
     return out

@@ -103,11 +103,6 @@ def training_split(dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     return dataset, val
 
 
-def epoch_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
-    """Seed of one random stream of one epoch on one rank (streams: 0 torch, 1 drop, 2 augment)."""
-    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729 + stream * 15_485_863) % (2**63)
-
-
 class Trainer:
     r"""Trains a point-cloud classifier with RelDrop, random point dropout, or neither.
 
@@ -226,10 +221,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def _join_world(self) -> None:
-        """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1), else a world of one.
-
-        Backend: gloo on CPU, nccl on CUDA (each rank on ``cuda:LOCAL_RANK``).
-        """
+        """Join ``torchrun``'s process group (gloo on CPU, nccl on ``cuda:LOCAL_RANK``), if any."""
         self.rank, self.world_size = 0, 1
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             if not dist.is_initialized():
@@ -401,11 +393,11 @@ class Trainer:
         if isinstance(aux, Tensor) and aux.requires_grad:
             loss = loss + aux
         if not bool(torch.isfinite(loss)):
+            kept = f"after epoch {self.history[-1]['epoch']}" if self.history else "none yet"
             raise TrainingError(
-                f"loss is {float(loss.detach())} at epoch {epoch + 1}, "
-                f"batch {self.batch_in_epoch + 1}; "
-                f"stopped. The last good checkpoint is {self.out / 'last.pt'}"
-                + (f" (after epoch {self.history[-1]['epoch']})" if self.history else " (none yet)")
+                f"loss is {float(loss.detach())} at epoch {epoch + 1}, batch "
+                f"{self.batch_in_epoch + 1}; stopped. The last good checkpoint is "
+                f"{self.out / 'last.pt'} ({kept})"
             )
         loss.backward()
         self.optimizer.step()
@@ -453,7 +445,7 @@ class Trainer:
     def evaluate(self, dataset=None) -> dict:
         """Loss, overall and mean class accuracy, per-class table on ``dataset`` (the test set)."""
         dataset = self.test_set if dataset is None else dataset
-        loader = DataLoader(dataset, batch_size=self.cfg.eval_batch_size, shuffle=False)
+        loader = DataLoader(dataset, batch_size=self.cfg.eval_batch_size)
         return evaluate(
             self.core, loader, self.device, num_classes=self.num_classes, names=self.classes
         )
@@ -470,9 +462,11 @@ class Trainer:
         return tqdm(iterable, dynamic_ncols=True, **kw)
 
     def _seed(self, epoch: int) -> None:
-        torch.manual_seed(epoch_seed(self.cfg.seed, epoch, self.rank, 0))
-        self.drop_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, self.rank, 1))
-        self.aug_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, self.rank, 2))
+        """Seed the epoch's streams on this rank: torch's global one, dropping's, augmenting's."""
+        base = self.cfg.seed * 1_000_003 + epoch * 7_919 + self.rank * 104_729
+        torch.manual_seed(base % 2**63)  # every device's global generator
+        self.drop_gen.manual_seed((base + 15_485_863) % 2**63)
+        self.aug_gen.manual_seed((base + 2 * 15_485_863) % 2**63)
 
     def _train_epoch(self, epoch: int) -> None:
         if self.batch_in_epoch == 0:
@@ -506,10 +500,9 @@ class Trainer:
         r = self._sum_over_ranks(self.running)
         clouds = max(r["clouds"], 1.0)
         t_eval = time.perf_counter()
-        nothing = {"loss": None, "oa": None, "macc": None, "per_class": {}}
         every, done = self.cfg.test_every, epoch + 1
         tested = done == self.cfg.epochs or (every > 0 and done % every == 0)
-        ev = self.evaluate() if self.main and tested else nothing
+        ev = self.evaluate() if self.main and tested else dict.fromkeys(("loss", "oa", "macc"))
         val = self.evaluate(self.val_set) if self.main and self.val_set else None
         record = {
             "epoch": epoch + 1,
@@ -556,8 +549,7 @@ class Trainer:
     def fit(self) -> dict:
         """Train up to ``cfg.epochs`` epochs (from where a resumed run stopped); returns a summary.
 
-        Ctrl-C (SIGINT) stops after the current step with ``last.pt`` written;
-        a second Ctrl-C stops at once.
+        Ctrl-C stops after the current step with ``last.pt`` written; a second one at once.
         """
         cfg = self.cfg
         if self.main:
