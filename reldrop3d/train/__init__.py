@@ -1,8 +1,6 @@
 """Training with RelDrop: :class:`Trainer`, :class:`TrainConfig` (with TOML in and out),
-checkpoints of plain data, the :class:`RelevanceCache` of ``--reldrop-every K``.
-
-Names load on first use, so :mod:`reldrop3d.train.config` (pure Python) can be
-read by the command line without importing torch.
+checkpoints of plain data, the :class:`RelevanceCache` of ``--reldrop-every K``. Names load
+on first use: the command line reads :mod:`reldrop3d.train.config` without importing torch.
 """
 
 from reldrop3d._lazy import attach

@@ -19,19 +19,16 @@ class CheckpointError(RuntimeError):
 
 def _plain(value, where: str = "state") -> None:
     """Raise ``TypeError`` naming the first entry of ``value`` that is not plain data."""
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor, torch.Size)):
-        return
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, (str, int)):
                 raise TypeError(f"{where} has a key of type {type(k).__name__}: {k!r}")
             _plain(v, f"{where}[{k!r}]")
-        return
-    if isinstance(value, (list, tuple)):
+    elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             _plain(v, f"{where}[{i}]")
-        return
-    raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}")
+    elif value is not None and not isinstance(value, (int, float, str, torch.Tensor, torch.Size)):
+        raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}")
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
@@ -68,10 +65,9 @@ def load_checkpoint(
 ) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`, with ``weights_only=True``.
 
-    Raises :class:`CheckpointError` naming the file when it is missing,
-    truncated or corrupt, when it holds anything but plain data (it is then
-    refused, never loaded another way), or when it lacks one of the
-    ``required`` keys.
+    Raises :class:`CheckpointError` naming the file when it is missing, damaged,
+    holds anything but plain data (refused, never loaded another way), or lacks
+    one of the ``required`` keys.
     """
     path = Path(path)
     if not path.is_file():

@@ -77,10 +77,9 @@ class TrainConfig:
     0.1 halved every 20 epochs down to 0.01, random scale and shift, alpha =
     beta = 0.5), except ``relevance_seed = "logit"``: the published seed 1
     (``"one"``) reverses the ranking of every cloud whose true-class logit is
-    negative (see :func:`reldrop3d.relevance.point_relevance`). The
-    ``guidance*`` keys (off by default) are described by
-    :class:`~reldrop3d.train.Trainer`; they need data with masks
-    (``data = "synthetic-decoy"``)."""
+    negative (see :func:`reldrop3d.relevance.point_relevance`). The ``guidance*``
+    keys (off by default; data with masks) are described by :class:`~reldrop3d.train.Trainer`.
+    """
 
     data: str = "synthetic"
     model: str = "pointnet"

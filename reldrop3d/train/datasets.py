@@ -66,13 +66,10 @@ def build_split(cfg: TrainConfig, split: str) -> Dataset:
 
 
 def epoch_order(size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[int]:
-    """The dataset indices rank ``rank`` of ``world_size`` visits in ``epoch``.
-
-    A permutation of ``range(size)`` drawn from ``(seed, epoch)``, padded by
-    wrapping around to a multiple of ``world_size``; rank ``r`` takes items
-    ``r, r + W, ...``: torch's ``DistributedSampler`` with seed
-    ``seed * 1_000_003``. The same arguments give the same order, so a resumed
-    run continues where it stopped.
+    """The dataset indices rank ``rank`` of ``world_size`` visits in ``epoch``: a permutation
+    drawn from ``(seed, epoch)``, padded by wrapping to a multiple of ``W = world_size``, of
+    which rank ``r`` takes items ``r, r + W, ...`` (torch's ``DistributedSampler`` with seed
+    ``seed * 1_000_003``). The same on every call, so a resumed run continues where it stopped.
     """
     sampler = DistributedSampler(range(size), world_size, rank, seed=seed * 1_000_003)
     sampler.set_epoch(epoch)

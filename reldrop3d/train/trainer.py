@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -56,12 +57,9 @@ class Interrupted(KeyboardInterrupt):
 
 
 def annotated_clouds(size: int, fraction: float, seed: int) -> Tensor:
-    """``[size]`` bool: the fixed subset of training clouds whose guidance mask is used.
-
-    ``max(1, round(fraction * size))`` clouds, drawn without replacement by a
-    generator seeded with ``seed`` (all of them for ``fraction = 1``): the
-    same subset in every epoch, on every rank, and after resuming.
-    """
+    """``[size]`` bool: the training clouds whose guidance mask is used, ``max(1, round(fraction
+    * size))`` of them (all for ``fraction = 1``) drawn by a generator seeded with ``seed``:
+    the same subset in every epoch, on every rank, and after resuming."""
     count = size if fraction >= 1 else max(1, round(fraction * size))
     chosen = torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:count]
     out = torch.zeros(size, dtype=torch.bool)
@@ -74,11 +72,8 @@ def epoch_line(rec: dict) -> str:
     shown = [f"epoch {rec['epoch']:3d}", f"loss {rec['train_loss']:.3f}"]
     names = {"train_acc": "train", "val_oa": "val OA", "test_oa": "test OA", "test_macc": "mAcc"}
     shown += [f"{name} {rec[k]:.3f}" for k, name in names.items() if rec.get(k) is not None]
-    shown += [
-        f"points {rec['points_per_cloud']:.0f}",
-        f"relevance {rec['seconds_relevance']:.1f}s",
-        f"step {rec['seconds_step']:.1f}s",
-    ]
+    shown.append(f"points {rec['points_per_cloud']:.0f}")
+    shown += [f"{phase} {rec[f'seconds_{phase}']:.1f}s" for phase in ("relevance", "step")]
     return "  ".join(shown)
 
 
@@ -88,8 +83,7 @@ def training_split(dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     ``train_fraction < 1`` keeps a class-stratified share of the clouds (at
     least one of each class), and ``val_fraction > 0`` holds a stratified share
     of those out for validation, both fixed by ``seed``: every run of the same
-    seed trains and validates on the same clouds. Whatever a run chooses (the
-    epoch of ``best.pt``) is chosen on validation, never on test.
+    seed trains and validates on the same clouds.
     """
     val = None
     if cfg.train_fraction < 1:
@@ -255,9 +249,8 @@ class Trainer:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.guidance = LOSSES[cfg.guidance]
-        self.annotated = annotated_clouds(len(train_set), cfg.guidance_fraction, cfg.seed).to(
-            self.device
-        )
+        annotated = annotated_clouds(len(train_set), cfg.guidance_fraction, cfg.seed)
+        self.annotated = annotated.to(self.device)
 
     def state_dict(self) -> dict:
         return {
@@ -565,11 +558,10 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
             self.request_stop()
 
-        in_main_thread = True
-        try:
+        # only the main thread may set a handler; elsewhere Ctrl-C is the caller's business
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
             signal.signal(signal.SIGINT, on_sigint)
-        except ValueError:  # not the main thread: no handler, Ctrl-C is the caller's business
-            in_main_thread = False
         try:
             with self._bar(None, cfg.epochs, self.epoch, "epochs", "epoch") as bar:
                 while self.epoch < cfg.epochs:
