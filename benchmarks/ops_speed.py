@@ -75,7 +75,7 @@ def main() -> None:
     from reldrop3d.bench import step_trainer, time_steps
     from reldrop3d.train.augment import build_augment
     from reldrop3d.train.config import TrainConfig
-    from reldrop3d.train.datasets import EpochSampler, Indexed
+    from reldrop3d.train.datasets import Indexed, epoch_order
 
     b, n = 32, 1024
     g = torch.Generator().manual_seed(0)
@@ -96,7 +96,7 @@ def main() -> None:
     ds, source = benchmark_data(n)
     load_seconds = time.perf_counter() - t
     augment = build_augment(TrainConfig(), 2, torch.Generator().manual_seed(0))
-    loader = DataLoader(Indexed(ds), batch_size=b, sampler=EpochSampler(len(ds), 0, 0),
+    loader = DataLoader(Indexed(ds), batch_size=b, sampler=epoch_order(len(ds), 0, 0),
                         drop_last=True)
     it = iter(loader)
     next(it)

@@ -15,7 +15,7 @@ from reldrop3d.data.synthetic.generate import (
     decoy_points,
 )
 from reldrop3d.train import ConfigError, TrainConfig
-from reldrop3d.train.datasets import build_datasets
+from reldrop3d.train.datasets import build_split
 
 N, SPC = 96, 3
 
@@ -143,13 +143,13 @@ def test_too_few_points_for_a_decoy_is_named():
         decoy_points(4)
 
 
-def test_build_datasets_synthetic_decoy(monkeypatch, root):
+def test_build_split_synthetic_decoy(monkeypatch, root):
     import reldrop3d.data.synthetic.dataset as dataset_module
 
     monkeypatch.setattr(dataset_module, "default_synthetic_root", lambda: root)
     cfg = TrainConfig(data="synthetic-decoy", num_points=N, samples_per_class=SPC * 4)
-    train, test = build_datasets(cfg.validate())
+    train, test = build_split(cfg.validate(), "train"), build_split(cfg, "test")
     assert train.decoy == "class" and test.decoy == "swap"
     assert len(train) == 10 * SPC * 4 and len(test) == 10 * SPC
     with pytest.raises(ConfigError, match="data 'synthetic-decoy' takes no path"):
-        build_datasets(TrainConfig(data="synthetic-decoy:/x"))
+        build_split(TrainConfig(data="synthetic-decoy:/x"), "test")

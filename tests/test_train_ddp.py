@@ -40,7 +40,7 @@ def one_process_equivalent(root, epochs=2, batch_size=8, world=2) -> list[torch.
     from torch_geometric.data import Batch
 
     from reldrop3d import models
-    from reldrop3d.train.datasets import EpochSampler
+    from reldrop3d.train.datasets import epoch_order
 
     train = SyntheticShapes("train", num_points=96, samples_per_class=8, root=root)
     torch.manual_seed(0)
@@ -48,7 +48,7 @@ def one_process_equivalent(root, epochs=2, batch_size=8, world=2) -> list[torch.
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     model.train()
     for epoch in range(epochs):
-        order = EpochSampler(len(train), 0, epoch).order()
+        order = epoch_order(len(train), 0, epoch)
         shards = [order[r::world] for r in range(world)]
         for j in range(len(shards[0]) // batch_size):
             opt.zero_grad()

@@ -34,18 +34,17 @@ class RelevanceCache:
         return (self.epoch[idx] < 0) | ((idx + epoch) % self.every == 0)
 
     @staticmethod
-    def _positions(batch: Tensor, ptr: Tensor) -> Tensor:
-        return torch.arange(batch.numel(), device=batch.device) - ptr[batch]
+    def _where(idx: Tensor, batch: Tensor, ptr: Tensor) -> tuple[Tensor, Tensor]:
+        """``(sample, position)`` in the cache of each point of a batch."""
+        return idx[batch], torch.arange(batch.numel(), device=batch.device) - ptr[batch]
 
     def get(self, idx: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
         """Cached relevance ``[N]`` of the points of a batch (``batch [N]``, ``ptr [B + 1]``)."""
-        pos = self._positions(batch, ptr)
-        return self.values[idx[batch], pos]
+        return self.values[self._where(idx, batch, ptr)]
 
     def put(self, idx: Tensor, batch: Tensor, ptr: Tensor, relevance: Tensor, epoch: int) -> None:
         """Store ``relevance [N]`` for the clouds of a batch, computed in ``epoch``."""
-        pos = self._positions(batch, ptr)
-        self.values[idx[batch], pos] = relevance.detach().to(self.values.dtype)
+        self.values[self._where(idx, batch, ptr)] = relevance.detach().to(self.values.dtype)
         self.epoch[idx] = epoch
 
     def state_dict(self) -> dict:

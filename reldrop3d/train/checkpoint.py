@@ -1,18 +1,9 @@
-"""Checkpoints: plain data, written atomically, read without running code.
-
-A checkpoint is data that people hand each other, so it holds only tensors,
-numbers, strings, ``None``, lists, tuples and dicts, and it is read with
-``torch.load(..., weights_only=True)``: unpickling never calls a function
-named by the file. :func:`save_checkpoint` refuses to write anything else,
-so every checkpoint it writes can be read back; :func:`load_checkpoint`
-refuses a file that needs more, with one line naming the file and saying why.
-"""
+"""Checkpoints: plain data (tensors, numbers, strings, ``None``, lists, tuples, dicts),
+written atomically, read with ``weights_only=True`` so that loading never runs code."""
 
 from __future__ import annotations
 
 import os
-import pickle
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,54 +19,42 @@ class CheckpointError(RuntimeError):
 
 def _plain(value, where: str = "state") -> None:
     """Raise ``TypeError`` naming the first entry of ``value`` that is not plain data."""
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor, torch.Size)):
-        return
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, (str, int)):
                 raise TypeError(f"{where} has a key of type {type(k).__name__}: {k!r}")
             _plain(v, f"{where}[{k!r}]")
-        return
-    if isinstance(value, (list, tuple)):
+    elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             _plain(v, f"{where}[{i}]")
-        return
-    raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}")
+    elif value is not None and not isinstance(value, (int, float, str, torch.Tensor, torch.Size)):
+        raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}")
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder,
     flushed to disk, then renamed over ``path``. A failed write (a full disk, say)
     leaves the old file intact and raises :class:`CheckpointError` naming the file.
-
-    Raises ``TypeError`` if ``state`` holds anything but tensors, numbers,
-    strings, ``None``, lists, tuples and dicts: such a file could not be read
-    back safely.
+    Raises ``TypeError`` if ``state`` holds anything but plain data, which could not
+    be read back.
     """
     _plain(state)
     path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # open() keeps the umask's mode
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is an ordinary file
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if not isinstance(e, OSError):
+            raise
         kept = "the previous one is intact" if path.exists() else "no earlier one existed"
         raise CheckpointError(
             f"could not write checkpoint {path} ({e.strerror or e}); {kept}"
         ) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -86,28 +65,24 @@ def load_checkpoint(
 ) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`, with ``weights_only=True``.
 
-    Raises :class:`CheckpointError` naming the file when it is missing,
-    truncated or corrupt, when it holds anything but plain data (it is then
-    refused, never loaded another way), or when it lacks one of the
-    ``required`` keys.
+    Raises :class:`CheckpointError` naming the file when it is missing, damaged,
+    holds anything but plain data (refused, never loaded another way), or lacks
+    one of the ``required`` keys.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        text = str(e)
-        if "Weights only load failed" not in text:
-            first = text.splitlines()[0] if text else ""
-            raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({first})") from None
-        found = [ln.strip() for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
-        reason = found[0] if found else "it holds more than tensors, numbers, strings, lists, dicts"
-        raise CheckpointError(
-            f"refusing to load checkpoint {path}: loading it could run code ({reason})"
-        ) from None
     except Exception as e:  # torch raises several types for damaged files
-        first = str(e).splitlines()[0] if str(e) else ""
+        lines = str(e).splitlines()
+        if "Weights only load failed" in str(e):
+            found = [ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported" in ln]
+            reason = found[0] if found else "it holds more than plain data"
+            raise CheckpointError(
+                f"refusing to load checkpoint {path}: loading it could run code ({reason})"
+            ) from None
+        first = lines[0] if lines else ""
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {first})"
         ) from None
@@ -119,24 +94,6 @@ def load_checkpoint(
             f"{path} is not a complete reldrop3d checkpoint (missing {', '.join(missing)})"
         )
     return state
-
-
-def rng_state() -> dict:
-    """The global torch random states (CPU, and CUDA when present) as tensors.
-
-    Python's and NumPy's global generators are not saved: nothing in
-    reldrop3d draws from them.
-    """
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):

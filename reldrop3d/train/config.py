@@ -27,6 +27,41 @@ DATA_KINDS = ("synthetic", "synthetic-decoy", "modelnet40", "shapenet")
 # keys that may differ from the saved run on --resume: the epoch budget, where
 # it runs, and memory knobs that do not change what is computed
 RESUMABLE = ("epochs", "device", "eval_batch_size", "relevance_max_clouds", "test_every", "out")
+CHOICES = {
+    "model": MODELS,
+    "augment": AUGMENTS,
+    "mode": DROP_MODES,
+    "fill": FILLS,
+    "scheduler": SCHEDULERS,
+    "relevance": RELEVANCE_METHODS,
+    "relevance_seed": LRP_SEEDS,
+    "guidance": ("none", *GUIDANCE_LOSSES),
+    # attributions that can be differentiated in the parameters
+    "guidance_method": GUIDANCE_METHODS,
+}
+# (keys, what each must be, test of a finite real number)
+NUMBERS = (
+    (("alpha", "beta", "max_ratio"), "a number in [0, 1]", lambda v: 0 <= v <= 1),
+    (("train_fraction",), "in (0, 1]", lambda v: 0 < v <= 1),
+    (("val_fraction",), "in [0, 1)", lambda v: 0 <= v < 1),
+    (("guidance_fraction",), "a number in (0, 1]", lambda v: 0 < v <= 1),
+    (("lr",), "a finite number > 0", lambda v: v > 0),
+    (
+        ("weight_decay", "shift", "jitter", "guidance_lambda"),
+        "a finite number >= 0",
+        lambda v: v >= 0,
+    ),
+    (
+        ("epochs", "batch_size", "num_points", "reldrop_every", "eval_batch_size"),
+        "a positive integer",
+        lambda v: isinstance(v, int) and v >= 1,
+    ),
+    (
+        ("min_points", "samples_per_class", "seed", "relevance_max_clouds", "test_every"),
+        "a non-negative integer",
+        lambda v: isinstance(v, int) and v >= 0,
+    ),
+)
 
 
 class ConfigError(ValueError):
@@ -35,22 +70,16 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    """Every setting of a run. Defaults follow the published setup (Adam 1e-3,
-    weight decay 1e-4, batch 32, 1,024 points, step schedule x0.7 every 20
-    epochs, batch-norm momentum 0.1 halved every 20 epochs down to 0.01,
-    random scale and shift, alpha = beta = 0.5), except the LRP seed:
-    ``relevance_seed = "logit"`` explains each cloud's true-class logit itself,
-    where the published code seeds it with 1 (``"one"``), which reverses the
-    ranking of every cloud whose true-class logit is negative (see
-    :func:`reldrop3d.relevance.point_relevance`).
+    """Every setting of a run; ``reldrop3d train`` has a flag for each key.
 
-    Explanation guidance (:mod:`reldrop3d.guidance`, off by default): the loss
-    ``guidance`` (energy, rrr, cyborg) of the ``guidance_method`` attribution
-    of the true class against each cloud's per-point ``mask`` is added to the
-    cross-entropy with weight ``guidance_lambda``, for a fixed subset of
-    ``guidance_fraction`` of the training clouds (chosen from ``seed``; the
-    others count in the cross-entropy only). The data must carry masks
-    (``data = "synthetic-decoy"``)."""
+    Defaults follow the published setup (Adam 1e-3, weight decay 1e-4, batch
+    32, 1,024 points, step schedule x0.7 every 20 epochs, batch-norm momentum
+    0.1 halved every 20 epochs down to 0.01, random scale and shift, alpha =
+    beta = 0.5), except ``relevance_seed = "logit"``: the published seed 1
+    (``"one"``) reverses the ranking of every cloud whose true-class logit is
+    negative (see :func:`reldrop3d.relevance.point_relevance`). The ``guidance*``
+    keys (off by default; data with masks) are described by :class:`~reldrop3d.train.Trainer`.
+    """
 
     data: str = "synthetic"
     model: str = "pointnet"
@@ -92,48 +121,19 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` naming the first bad key; return self."""
-        choices = {
-            "model": MODELS,
-            "augment": AUGMENTS,
-            "mode": DROP_MODES,
-            "fill": FILLS,
-            "scheduler": SCHEDULERS,
-            "relevance": RELEVANCE_METHODS,
-            "relevance_seed": LRP_SEEDS,
-            "guidance": ("none", *GUIDANCE_LOSSES),
-        }
-        for key, allowed in choices.items():
+        for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(
                     f"{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}"
                 )
-        if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction <= 1):
-            raise ConfigError(f"train_fraction must be in (0, 1]; got {self.train_fraction!r}")
-        if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
-            raise ConfigError(f"val_fraction must be in [0, 1); got {self.val_fraction!r}")
-        for key in ("alpha", "beta", "max_ratio"):
-            v = getattr(self, key)
-            if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
-                raise ConfigError(f"{key} must be a number in [0, 1]; got {v!r}")
-        positive = ("epochs", "batch_size", "num_points", "reldrop_every", "eval_batch_size")
-        for key in positive:
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{key} must be a positive integer; got {v!r}")
-        counts = ("min_points", "samples_per_class", "seed", "relevance_max_clouds", "test_every")
-        for key in counts:
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"{key} must be a non-negative integer; got {v!r}")
-        for key in ("lr", "weight_decay", "shift", "jitter"):
-            v = getattr(self, key)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ConfigError(f"{key} must be a finite number >= 0; got {v!r}")
-        if self.lr == 0:
-            raise ConfigError("lr must be > 0; got 0")
+        for keys, what, test in NUMBERS:
+            for key in keys:
+                v = getattr(self, key)
+                real = isinstance(v, int) or (isinstance(v, float) and math.isfinite(v))
+                if isinstance(v, bool) or not real or not test(v):
+                    raise ConfigError(f"{key} must be {what}; got {v!r}")
         if not isinstance(self.device, str) or not re.fullmatch(DEVICE_PATTERN, self.device):
             raise ConfigError(f"device must be cpu, cuda, cuda:N or mps; got {self.device!r}")
-        self._validate_guidance()
         if (
             not isinstance(self.scale, (list, tuple))
             or len(self.scale) != 2
@@ -146,19 +146,6 @@ class TrainConfig:
                 f"shapenet[:PATH]; got {self.data!r}"
             )
         return self
-
-    def _validate_guidance(self) -> None:
-        if self.guidance_method not in GUIDANCE_METHODS:
-            raise ConfigError(
-                f"guidance_method must be one of {', '.join(GUIDANCE_METHODS)} (attributions "
-                f"that can be differentiated in the parameters); got {self.guidance_method!r}"
-            )
-        v = self.guidance_lambda
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ConfigError(f"guidance_lambda must be a finite number >= 0; got {v!r}")
-        v = self.guidance_fraction
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-            raise ConfigError(f"guidance_fraction must be a number in (0, 1]; got {v!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -217,15 +204,8 @@ def resume_conflicts(saved: dict, given: dict) -> list[tuple[str, object, object
     defaults = TrainConfig().to_dict()
     out = []
     for key, value in given.items():
-        if key in RESUMABLE:
-            continue
         old = saved.get(key, defaults.get(key))
-        same = (
-            list(old) == list(value)
-            if isinstance(old, (list, tuple)) and isinstance(value, (list, tuple))
-            else old == value
-        )
-        if not same:
+        as_list = [list(v) if isinstance(v, tuple) else v for v in (old, value)]
+        if key not in RESUMABLE and as_list[0] != as_list[1]:
             out.append((key, old, value))
     return out
-

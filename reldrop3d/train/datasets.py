@@ -1,24 +1,18 @@
-"""Datasets of a run from the ``--data`` specification, and deterministic epoch loaders."""
+"""Datasets of a run from the ``--data`` specification, and the order of each epoch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, DistributedSampler
 from torch_geometric.data import Data
-from torch_geometric.loader import DataLoader
 
 from reldrop3d.train.config import ConfigError, TrainConfig
 
 
 class Indexed(Dataset):
-    """A dataset whose items also carry their index as ``idx [1]``.
-
-    The relevance cache (``--reldrop-every``) keys cached relevance by this
-    index and by the position of each point in the item.
-    """
+    """A dataset whose items also carry their index as ``idx [1]`` (the relevance cache's key)."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -32,26 +26,16 @@ class Indexed(Dataset):
         return data
 
 
-def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    """``(train, test)`` for ``cfg.data``; see :func:`build_split`."""
-    return build_split(cfg, "train"), build_split(cfg, "test")
-
-
 def build_split(cfg: TrainConfig, split: str) -> Dataset:
-    """The ``"train"`` or ``"test"`` split of ``cfg.data``: synthetic, synthetic-decoy,
+    """The ``"train"`` or ``"test"`` split of ``cfg.data``: synthetic, synthetic-decoy
+    (:class:`~reldrop3d.data.SyntheticShapes` with ``decoy=True``),
     ``modelnet40[:PATH]``, ``shapenet[:PATH]`` (ShapeNetPart's ``trainval`` for train).
-
-    ``synthetic-decoy`` is :class:`~reldrop3d.data.SyntheticShapes` with
-    ``decoy=True``: every training object carries a decoy at its class's
-    position, every test object one at another class's position, and items
-    carry per-point ``mask`` (False on the decoy) for explanation guidance.
 
     A path may be a layout folder or its parent; without one, real datasets
     are looked for under ``$RELDROP3D_DATA``. Only the files of ``split`` are
-    read, so a folder holding only the test split serves for evaluation.
-    Points are the first ``num_points`` of each stored cloud, the same in
-    every epoch (random augmentation is applied to batches in the training
-    step), which is what keeps cached relevance aligned with the points.
+    read. Points are the first ``num_points`` of each stored cloud, the same
+    in every epoch (augmentation acts on batches in the training step), which
+    keeps cached relevance aligned with the points.
     """
     from reldrop3d.data import ModelNet40, ShapeNetPart, SyntheticShapes, default_data_root
 
@@ -81,48 +65,12 @@ def build_split(cfg: TrainConfig, split: str) -> Dataset:
     return cls(root, split, num_points=cfg.num_points, use_normals=cfg.use_normals)
 
 
-class EpochSampler(Sampler[int]):
-    """The order of one epoch: a permutation drawn from ``(seed, epoch)``, sharded by rank.
-
-    Deterministic given its arguments, so a resumed run sees the same order;
-    ``start`` skips the first items of the shard (resuming mid-epoch). With
-    ``world_size`` ranks the permutation is padded by wrapping around to a
-    multiple of ``world_size`` and rank ``r`` takes items ``r, r + W, ...``,
-    as ``DistributedSampler`` does.
+def epoch_order(size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[int]:
+    """The dataset indices rank ``rank`` of ``world_size`` visits in ``epoch``: a permutation
+    drawn from ``(seed, epoch)``, padded by wrapping to a multiple of ``W = world_size``, of
+    which rank ``r`` takes items ``r, r + W, ...`` (torch's ``DistributedSampler`` with seed
+    ``seed * 1_000_003``). The same on every call, so a resumed run continues where it stopped.
     """
-
-    def __init__(
-        self,
-        size: int,
-        seed: int,
-        epoch: int,
-        shuffle: bool = True,
-        rank: int = 0,
-        world_size: int = 1,
-        start: int = 0,
-    ):
-        self.size, self.seed, self.epoch, self.shuffle = size, seed, epoch, shuffle
-        self.rank, self.world_size, self.start = rank, world_size, start
-
-    def order(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.size, generator=g).tolist()
-        else:
-            order = list(range(self.size))
-        total = -(-self.size // self.world_size) * self.world_size
-        order = (order * 2)[:total] if total > self.size else order
-        return order[self.rank :: self.world_size]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.order()[self.start :])
-
-    def __len__(self) -> int:
-        return max(0, len(self.order()) - self.start)
-
-
-def epoch_loader(
-    dataset: Dataset, batch_size: int, sampler: Sampler, drop_last: bool = False
-) -> DataLoader:
-    """A PyG ``DataLoader`` over ``dataset`` in ``sampler``'s order (single process)."""
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+    sampler = DistributedSampler(range(size), world_size, rank, seed=seed * 1_000_003)
+    sampler.set_epoch(epoch)
+    return list(sampler)

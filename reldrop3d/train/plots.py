@@ -8,17 +8,14 @@ from pathlib import Path
 def plot_curves(history: list[dict], path: str | Path) -> Path:
     """Loss (train, validation if any, test) and accuracy (train, validation OA if any,
     test OA, test mean class) against epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    a, b = fig.subplots(1, 2)
 
-    def curve(ax, key: str, label: str) -> None:
-        """Epochs that have ``key`` (the test split may be evaluated every few epochs only)."""
+    def curve(ax, key: str, label: str) -> None:  # the test split may be skipped in some epochs
         points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
         if points:
             ax.plot(*zip(*points), label=label, marker="." if len(points) < 3 else None)
@@ -42,6 +39,5 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     tmp.replace(path)
     return path

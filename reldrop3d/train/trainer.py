@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import Dataset
 from torch_geometric.loader import DataLoader
@@ -24,37 +27,21 @@ from reldrop3d.models import build
 from reldrop3d.relevance import point_relevance
 from reldrop3d.train.augment import build_augment
 from reldrop3d.train.cache import RelevanceCache
-from reldrop3d.train.checkpoint import (
-    MODEL_KEYS,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from reldrop3d.train.clock import PhaseClock
+from reldrop3d.train.checkpoint import MODEL_KEYS, load_checkpoint, save_checkpoint
 from reldrop3d.train.config import ConfigError, TrainConfig, resume_conflicts, to_toml
-from reldrop3d.train.datasets import EpochSampler, Indexed, build_datasets
-from reldrop3d.train.distributed import World, all_reduce_sum, any_rank, barrier, init_world
+from reldrop3d.train.datasets import Indexed, build_split, epoch_order
 from reldrop3d.train.plots import plot_curves
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: the phase seconds are kept in "running", no "clock"
 # what a run folder holds; any of the first three means a run is there (a config.toml
 # alone may be the user's own settings file, which the run rewrites as resolved)
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.toml", "per_class.json", "curves.png")
-RESUME_KEYS = (
-    *MODEL_KEYS,
-    "optimizer",
-    "scheduler",
-    "epoch",
-    "batch_in_epoch",
-    "running",
-    "clock",
-    "history",
-    "best",
-    "rng",
-    "generators",
-    "cache",
+RESUME_KEYS = MODEL_KEYS + tuple(
+    "optimizer scheduler epoch batch_in_epoch running history best rng generators cache".split()
 )
+# the sums of an epoch over its steps (and ranks): of the metrics, and of each phase's seconds
+PHASES = ("seconds_relevance", "seconds_drop", "seconds_step")
+RUNNING = ("loss", "correct", "clouds", "points_in", "points_out", "guidance", "guided", *PHASES)
 
 
 class TrainingError(RuntimeError):
@@ -69,18 +56,10 @@ class Interrupted(KeyboardInterrupt):
     """Raised after a requested stop (Ctrl-C) once ``last.pt`` holds the exact state."""
 
 
-def bn_momentum(epoch: int) -> float:
-    """Batch-norm momentum of an epoch: 0.1, halved every 20 epochs, at least 0.01 (published)."""
-    return max(0.01, 0.1 * 0.5 ** (epoch // 20))
-
-
 def annotated_clouds(size: int, fraction: float, seed: int) -> Tensor:
-    """``[size]`` bool: the fixed subset of training clouds whose guidance mask is used.
-
-    ``max(1, round(fraction * size))`` clouds, drawn without replacement by a
-    generator seeded with ``seed`` (all of them for ``fraction = 1``): the
-    same subset in every epoch, on every rank, and after resuming.
-    """
+    """``[size]`` bool: the training clouds whose guidance mask is used, ``max(1, round(fraction
+    * size))`` of them (all for ``fraction = 1``) drawn by a generator seeded with ``seed``:
+    the same subset in every epoch, on every rank, and after resuming."""
     count = size if fraction >= 1 else max(1, round(fraction * size))
     chosen = torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:count]
     out = torch.zeros(size, dtype=torch.bool)
@@ -93,11 +72,8 @@ def epoch_line(rec: dict) -> str:
     shown = [f"epoch {rec['epoch']:3d}", f"loss {rec['train_loss']:.3f}"]
     names = {"train_acc": "train", "val_oa": "val OA", "test_oa": "test OA", "test_macc": "mAcc"}
     shown += [f"{name} {rec[k]:.3f}" for k, name in names.items() if rec.get(k) is not None]
-    shown += [
-        f"points {rec['points_per_cloud']:.0f}",
-        f"relevance {rec['seconds_relevance']:.1f}s",
-        f"step {rec['seconds_step']:.1f}s",
-    ]
+    shown.append(f"points {rec['points_per_cloud']:.0f}")
+    shown += [f"{phase} {rec[f'seconds_{phase}']:.1f}s" for phase in ("relevance", "step")]
     return "  ".join(shown)
 
 
@@ -107,8 +83,7 @@ def training_split(dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     ``train_fraction < 1`` keeps a class-stratified share of the clouds (at
     least one of each class), and ``val_fraction > 0`` holds a stratified share
     of those out for validation, both fixed by ``seed``: every run of the same
-    seed trains and validates on the same clouds. Whatever a run chooses (the
-    epoch of ``best.pt``) is chosen on validation, never on test.
+    seed trains and validates on the same clouds.
     """
     val = None
     if cfg.train_fraction < 1:
@@ -122,58 +97,43 @@ def training_split(dataset, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     return dataset, val
 
 
-def epoch_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
-    """Seed of one random stream of one epoch on one rank (streams: 0 torch, 1 drop, 2 augment)."""
-    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729 + stream * 15_485_863) % (2**63)
-
-
 class Trainer:
     r"""Trains a point-cloud classifier with RelDrop, random point dropout, or neither.
 
-    Each step: (1) explain the current model on the batch (eval mode, input
-    gradients only: no parameter gradient, no batch-norm statistics
-    touched; see :func:`~reldrop3d.relevance.point_relevance`) for the
-    ground-truth class; (2) drop points (:class:`~reldrop3d.RelDrop` or
-    :class:`~reldrop3d.RandomPointDropout`); (3) scale, shift, jitter and
-    rotate what is left; (4) take the optimiser step in train mode on the
-    dropped batch. With ``reldrop_every = K > 1`` the relevance of a sample
-    is recomputed once every ``K`` epochs and otherwise read from a
-    :class:`~reldrop3d.train.cache.RelevanceCache`.
+    Each step: (1) explain the current model on the batch for the true class
+    (:func:`~reldrop3d.relevance.point_relevance`: eval mode, input gradients
+    only, batch-norm statistics untouched; with ``reldrop_every = K > 1`` a
+    sample is explained once every ``K`` epochs and otherwise read from a
+    :class:`~reldrop3d.train.cache.RelevanceCache`); (2) drop points
+    (``augment``); (3) scale, shift, jitter and rotate what is left; (4) take
+    the optimiser step in train mode on the dropped batch.
 
-    With ``guidance`` (:mod:`reldrop3d.guidance`) step (4) is explanation
-    guided: one train-mode forward gives the logits and, by a
-    ``create_graph`` input backward, the attribution of the true class
-    (``guidance_method``; LRP adds an eval-mode explanation pass), and the
-    loss is ``CE + guidance_lambda * G`` with ``G`` the mean guidance loss
-    (against the batch's per-point ``mask``, which dropping and augmenting
-    keep aligned with the points) over the batch's clouds in the fixed
-    annotated subset (:func:`annotated_clouds`); batches without such a
-    cloud take a plain step (deciding that reads one flag from the device
-    when ``guidance_fraction < 1``).
+    With ``guidance`` (:mod:`reldrop3d.guidance`) the loss of step (4) is
+    ``CE + guidance_lambda * G``: one train-mode forward gives the logits and,
+    by a ``create_graph`` input backward, the true class's attribution; ``G``
+    is the mean guidance loss against the per-point ``mask`` (dropping and
+    augmenting keep it aligned with the points) over the batch's clouds in the
+    fixed annotated subset (:func:`annotated_clouds`). A batch without such a
+    cloud takes a plain step.
 
-    The training split may be cut to a stratified share (``train_fraction``)
-    and a validation share held out of it (``val_fraction``, see
-    :func:`training_split`). Every epoch is evaluated on the validation split;
-    ``cfg.out`` receives ``config.toml``, ``metrics.jsonl`` (a
-    line per epoch), ``last.pt`` and, with a validation split, ``best.pt``
-    (the epoch of best validation accuracy; both written atomically),
-    ``per_class.json`` (the test split, last epoch) and ``curves.png``.
-    The test split is evaluated every ``test_every`` epochs and after the last.
-    Random streams are re-seeded from ``(seed, epoch, rank)`` at each epoch
-    and their states saved with the position in the epoch, so a run resumed
-    from ``last.pt`` (also one stopped mid-epoch by Ctrl-C) continues exactly
-    as the uninterrupted run would.
+    ``cfg.out`` receives ``config.toml``, ``metrics.jsonl`` (a line per
+    epoch), ``last.pt``, with a validation split (:func:`training_split`)
+    ``best.pt`` (the epoch of best validation accuracy: nothing is chosen on
+    test, which is evaluated every ``test_every`` epochs and after the last),
+    ``per_class.json`` and ``curves.png``. Random streams are re-seeded from
+    ``(seed, epoch, rank)`` each epoch and saved with the position in the
+    epoch, so a run resumed from ``last.pt`` (also one stopped mid-epoch by
+    Ctrl-C) continues exactly as the uninterrupted run would.
 
     Args:
         cfg: the run's configuration (validated here).
         train_set, test_set: datasets to use instead of building them from ``cfg.data``.
-        resume: continue the run in ``cfg.out`` from its ``last.pt`` (wherever the
-            folder was when it was written: the files go to ``cfg.out``). ``cfg`` must
-            match the saved configuration except in :data:`~reldrop3d.train.config.RESUMABLE`
-            keys (the epoch budget, the device, memory knobs).
+        resume: continue the run in ``cfg.out`` from its ``last.pt``, wherever the folder
+            was when it was written. ``cfg`` must match the saved configuration except in
+            :data:`~reldrop3d.train.config.RESUMABLE` keys.
         overwrite: start afresh in a ``cfg.out`` that holds a run, deleting its files
-            (:data:`RUN_FILES`) when training starts. Without it (and without
-            ``resume``) such a folder is refused with :class:`RunExistsError`.
+            (:data:`RUN_FILES`) when training starts; without it (or ``resume``) such a
+            folder is refused with :class:`RunExistsError`.
         progress: show tqdm progress bars and per-epoch lines.
     """
 
@@ -197,13 +157,10 @@ class Trainer:
             not torch.cuda.is_available() or (self.device.index or 0) >= torch.cuda.device_count()
         ):
             raise ConfigError(f"device {cfg.device!r} requested but this machine has no such GPU")
-        self.world: World = init_world(cfg.device)
-        if self.world.distributed and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.world.local_rank)
-            torch.cuda.set_device(self.device)
+        self._join_world()
 
         if train_set is None or test_set is None:
-            train_set, test_set = build_datasets(cfg)
+            train_set, test_set = build_split(cfg, "train"), build_split(cfg, "test")
         train_set, self.val_set = training_split(train_set, cfg)
         self.train_set, self.test_set = Indexed(train_set), test_set
         self.classes = list(getattr(train_set, "classes", range(train_set.num_classes)))
@@ -216,23 +173,21 @@ class Trainer:
             cfg.model, self.num_classes, in_channels=self.in_channels, **cfg.model_kwargs
         ).to(self.device)
         self.model = self.core
-        if self.world.distributed:
+        if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.core, device_ids=ids)
         self.optimizer = torch.optim.Adam(
             self.core.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
+        self.scheduler = None
         if cfg.scheduler == "step":
             self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 20, gamma=0.7)
-        elif cfg.scheduler == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimizer, T_max=cfg.epochs, eta_min=0.0
-            )
-        else:
-            self.scheduler = None
+        elif cfg.scheduler == "cosine":  # down to 0 at the last epoch
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
 
         self.drop_gen = torch.Generator(device=self.device)
         self.aug_gen = torch.Generator(device=self.device)
+        self.dropper = None
         if cfg.augment in ("reldrop", "reldrop-rate"):
             kind = RelDrop if cfg.augment == "reldrop" else RateMatchedDrop
             self.dropper = kind(
@@ -240,21 +195,18 @@ class Trainer:
             )
         elif cfg.augment == "random":
             self.dropper = RandomPointDropout(cfg.max_ratio, cfg.fill, generator=self.drop_gen)
-        else:
-            self.dropper = None
         self.augment = build_augment(cfg, self.up_axis, self.aug_gen)
         self.guidance = None
         if cfg.guidance != "none":
             self._setup_guidance(train_set)
         self.cache = None
         if isinstance(self.dropper, RelDrop) and cfg.reldrop_every > 1:
-            sizes = train_set.sizes if hasattr(train_set, "sizes") else None
+            sizes = getattr(train_set, "sizes", None)
             max_points = int(sizes.max()) if sizes is not None else cfg.num_points
             self.cache = RelevanceCache(len(train_set), max_points, cfg.reldrop_every, self.device)
 
-        self.clock = PhaseClock(self.device)
         self.epoch, self.batch_in_epoch = 0, 0
-        self.running = self._zero_running()
+        self.running = dict.fromkeys(RUNNING, 0.0)
         self.history: list[dict] = []
         self.best = {"val_oa": -1.0, "epoch": -1}
         self._stop = False
@@ -262,18 +214,25 @@ class Trainer:
             self._resume()
 
     # ------------------------------------------------------------------ state
-    @staticmethod
-    def _zero_running() -> dict[str, float]:
-        return {
-            "loss": 0.0,
-            "correct": 0.0,
-            "clouds": 0.0,
-            "points_in": 0.0,
-            "points_out": 0.0,
-            "batches": 0.0,
-            "guidance": 0.0,
-            "guided": 0.0,
-        }
+    def _join_world(self) -> None:
+        """Join ``torchrun``'s process group (gloo on CPU, nccl on ``cuda:LOCAL_RANK``), if any."""
+        self.rank, self.world_size = 0, 1
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+        self.main = self.rank == 0
+
+    def _sum_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        if self.world_size == 1:
+            return values
+        keys = sorted(values)
+        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return dict(zip(keys, t.tolist()))
 
     def _setup_guidance(self, train_set) -> None:
         cfg = self.cfg
@@ -290,9 +249,8 @@ class Trainer:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.guidance = LOSSES[cfg.guidance]
-        self.annotated = annotated_clouds(len(train_set), cfg.guidance_fraction, cfg.seed).to(
-            self.device
-        )
+        annotated = annotated_clouds(len(train_set), cfg.guidance_fraction, cfg.seed)
+        self.annotated = annotated.to(self.device)
 
     def state_dict(self) -> dict:
         return {
@@ -303,31 +261,31 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "running": dict(self.running),
-            "clock": self.clock.totals(),
             "history": self.history,
             "best": dict(self.best),
             "config": self.cfg.to_dict(),
             "classes": self.classes,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
-            "rng": rng_state(),
+            # Python's and NumPy's generators are not saved: nothing in reldrop3d draws from them
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
             "generators": {"drop": self.drop_gen.get_state(), "augment": self.aug_gen.get_state()},
             "cache": self.cache.state_dict() if self.cache is not None else None,
         }
 
     def _check_out(self, resume: bool) -> None:
         """Refuse an ``out`` that is a file, cannot be written, or holds a run not to be touched."""
-        out = self.out
         try:
-            check_output_folder(out)
+            check_output_folder(self.out)
         except ValueError as e:
             raise ConfigError(f"out: {e}") from None
-        if resume:
-            return
-        present = [name for name in RUN_FILES[:3] if (out / name).exists()]
-        if present and not self.overwrite:
+        present = [name for name in RUN_FILES[:3] if (self.out / name).exists()]
+        if present and not (resume or self.overwrite):
             raise RunExistsError(
-                f"out {out} already holds a run ({', '.join(present)}); continue it with "
+                f"out {self.out} already holds a run ({', '.join(present)}); continue it with "
                 f"--resume, or start it over with --overwrite"
             )
 
@@ -350,16 +308,20 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
-        self.running = {**self._zero_running(), **state["running"]}
-        self.clock.reset(state["clock"])
+        # version 2 kept the phase seconds apart, under "clock"
+        saved = {f"seconds_{k}": v for k, v in state.get("clock", {}).items()}
+        saved.update(state["running"])
+        self.running = {k: saved.get(k, 0.0) for k in RUNNING}
         self.history, self.best = state["history"], state["best"]
         if self.cache is not None and state["cache"] is not None:
             self.cache.load_state_dict(state["cache"])
         if self.batch_in_epoch > 0:  # stopped mid-epoch: continue the exact random streams
-            set_rng_state(state["rng"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
             self.drop_gen.set_state(state["generators"]["drop"])
             self.aug_gen.set_state(state["generators"]["augment"])
-        if self.world.main:
+        if self.main:
             self._write_metrics()
 
     # ------------------------------------------------------------------ files
@@ -370,7 +332,7 @@ class Trainer:
         tmp.replace(path)
 
     def _save(self, name: str) -> None:
-        if self.world.main:
+        if self.main:
             save_checkpoint(self.state_dict(), self.out / name)
 
     # ------------------------------------------------------------------ steps
@@ -405,17 +367,15 @@ class Trainer:
         """One step on ``batch`` (on the device); returns the loss (a 0-dim tensor)."""
         y = batch.y.view(-1)
         points_in = batch.num_nodes
-        t0 = self.clock.stamp()
+        t0 = t1 = self._now()
         if isinstance(self.dropper, RelDrop):
             relevance = self._relevance(batch, epoch)
-            t1 = self.clock.stamp()
+            t1 = self._now()
             batch = self.dropper(batch, relevance)
-        else:
-            t1 = t0
-            if self.dropper is not None:
-                batch = self.dropper(batch)
+        elif self.dropper is not None:
+            batch = self.dropper(batch)
         batch = self.augment(batch)
-        t2 = self.clock.stamp()
+        t2 = self._now()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         logits, term = self._forward(batch)
@@ -426,27 +386,35 @@ class Trainer:
         if isinstance(aux, Tensor) and aux.requires_grad:
             loss = loss + aux
         if not bool(torch.isfinite(loss)):
+            kept = f"after epoch {self.history[-1]['epoch']}" if self.history else "none yet"
             raise TrainingError(
-                f"loss is {float(loss.detach())} at epoch {epoch + 1}, "
-                f"batch {self.batch_in_epoch + 1}; "
-                f"stopped. The last good checkpoint is {self.out / 'last.pt'}"
-                + (f" (after epoch {self.history[-1]['epoch']})" if self.history else " (none yet)")
+                f"loss is {float(loss.detach())} at epoch {epoch + 1}, batch "
+                f"{self.batch_in_epoch + 1}; stopped. The last good checkpoint is "
+                f"{self.out / 'last.pt'} ({kept})"
             )
         loss.backward()
         self.optimizer.step()
-        t3 = self.clock.stamp()
-        self.clock.add("relevance", t0, t1)
-        self.clock.add("drop", t1, t2)
-        self.clock.add("step", t2, t3)
-        with torch.no_grad():
-            n = y.numel()
-            self.running["loss"] += float(loss.detach()) * n
-            self.running["correct"] += float((logits.argmax(-1) == y).sum())
-            self.running["clouds"] += n
-            self.running["points_in"] += points_in
-            self.running["points_out"] += batch.num_nodes
-            self.running["batches"] += 1
+        t3 = self._now()
+        n = y.numel()
+        done = {
+            "loss": float(loss.detach()) * n,
+            "correct": float((logits.argmax(-1) == y).sum()),
+            "clouds": n,
+            "points_in": points_in,
+            "points_out": batch.num_nodes,
+            "seconds_relevance": t1 - t0,
+            "seconds_drop": t2 - t1,
+            "seconds_step": t3 - t2,
+        }
+        for key, value in done.items():
+            self.running[key] += value
         return loss.detach()
+
+    def _now(self) -> float:
+        """``perf_counter`` once the device has done the work queued so far."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _forward(self, batch) -> tuple[Tensor, Tensor | None]:
         """Train-mode logits, and the guidance term ``G`` (``None`` without guidance)."""
@@ -463,16 +431,14 @@ class Trainer:
             weight=None if everyone else has_mask,
         )
         values = self.guidance(attribution, batch.mask, batch.batch, batch.num_graphs)
-        term = guidance_term(values, has_mask)
-        with torch.no_grad():
-            self.running["guidance"] += float(torch.where(has_mask, values, 0.0).sum())
-            self.running["guided"] += float(has_mask.sum())
-        return logits, term
+        self.running["guidance"] += float(torch.where(has_mask, values.detach(), 0.0).sum())
+        self.running["guided"] += float(has_mask.sum())
+        return logits, guidance_term(values, has_mask)
 
     def evaluate(self, dataset=None) -> dict:
         """Loss, overall and mean class accuracy, per-class table on ``dataset`` (the test set)."""
         dataset = self.test_set if dataset is None else dataset
-        loader = DataLoader(dataset, batch_size=self.cfg.eval_batch_size, shuffle=False)
+        loader = DataLoader(dataset, batch_size=self.cfg.eval_batch_size)
         return evaluate(
             self.core, loader, self.device, num_classes=self.num_classes, names=self.classes
         )
@@ -482,67 +448,55 @@ class Trainer:
         """Ask the loop to save ``last.pt`` and stop after the current step (what Ctrl-C does)."""
         self._stop = True
 
+    def _bar(self, iterable, total: int, initial: int, desc: str, unit: str, **kw) -> tqdm:
+        """A progress bar, shown on rank 0 with ``progress``."""
+        hidden = not (self.progress and self.main)
+        kw.update(total=total, initial=initial, desc=desc, unit=unit, disable=hidden)
+        return tqdm(iterable, dynamic_ncols=True, **kw)
+
     def _seed(self, epoch: int) -> None:
-        rank = self.world.rank
-        torch.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 0))
-        self.drop_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 1))
-        self.aug_gen.manual_seed(epoch_seed(self.cfg.seed, epoch, rank, 2))
+        """Seed the epoch's streams on this rank: torch's global one, dropping's, augmenting's."""
+        base = self.cfg.seed * 1_000_003 + epoch * 7_919 + self.rank * 104_729
+        torch.manual_seed(base % 2**63)  # every device's global generator
+        self.drop_gen.manual_seed((base + 15_485_863) % 2**63)
+        self.aug_gen.manual_seed((base + 2 * 15_485_863) % 2**63)
 
     def _train_epoch(self, epoch: int) -> None:
         if self.batch_in_epoch == 0:
             self._seed(epoch)
-            self.running = self._zero_running()
-            self.clock.reset()
-        for m in self.core.modules():
+            self.running = dict.fromkeys(RUNNING, 0.0)
+        for m in self.core.modules():  # published: 0.1, halved every 20 epochs, at least 0.01
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.momentum = bn_momentum(epoch)
+                m.momentum = max(0.01, 0.1 * 0.5 ** (epoch // 20))
         bs = self.cfg.batch_size
-        sampler = EpochSampler(
-            len(self.train_set),
-            self.cfg.seed,
-            epoch,
-            True,
-            self.world.rank,
-            self.world.size,
-            start=self.batch_in_epoch * bs,
-        )
+        order = epoch_order(len(self.train_set), self.cfg.seed, epoch, self.rank, self.world_size)
         # its own generator: creating the iterator must not draw from the global stream
         loader = DataLoader(
             self.train_set,
             batch_size=bs,
-            sampler=sampler,
+            sampler=order[self.batch_in_epoch * bs :],
             drop_last=True,
             generator=torch.Generator().manual_seed(epoch),
         )
-        total = len(sampler.order()) // bs
-        with tqdm(
-            loader,
-            total=total,
-            initial=self.batch_in_epoch,
-            leave=False,
-            desc=f"epoch {epoch + 1}",
-            disable=not (self.progress and self.world.main),
-            unit="batch",
-            dynamic_ncols=True,
-        ) as batches:
+        total = len(order) // bs
+        desc = f"epoch {epoch + 1}"
+        with self._bar(loader, total, self.batch_in_epoch, desc, "batch", leave=False) as batches:
             for batch in batches:
                 loss = self.train_step(batch.to(self.device), epoch)
                 self.batch_in_epoch += 1
                 batches.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
-                if any_rank(self._stop, self.device, self.world):
+                if self._sum_over_ranks({"stop": float(self._stop)})["stop"] > 0:
                     self._save("last.pt")
                     raise Interrupted(f"stopped at epoch {epoch + 1}, batch {self.batch_in_epoch}")
 
     def _end_epoch(self, epoch: int, started: float) -> dict:
-        r = all_reduce_sum(self.running, self.device, self.world)
-        times = all_reduce_sum(self.clock.totals(), self.device, self.world)
+        r = self._sum_over_ranks(self.running)
         clouds = max(r["clouds"], 1.0)
         t_eval = time.perf_counter()
-        nothing = {"loss": None, "oa": None, "macc": None, "per_class": {}}
         every, done = self.cfg.test_every, epoch + 1
         tested = done == self.cfg.epochs or (every > 0 and done % every == 0)
-        ev = self.evaluate() if self.world.main and tested else nothing
-        val = self.evaluate(self.val_set) if self.world.main and self.val_set else None
+        ev = self.evaluate() if self.main and tested else dict.fromkeys(("loss", "oa", "macc"))
+        val = self.evaluate(self.val_set) if self.main and self.val_set else None
         record = {
             "epoch": epoch + 1,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -554,9 +508,7 @@ class Trainer:
             "test_macc": ev["macc"],
             "points_per_cloud": r["points_out"] / clouds,
             "dropped_per_cloud": (r["points_in"] - r["points_out"]) / clouds,
-            "seconds_relevance": times.get("relevance", 0.0) / self.world.size,
-            "seconds_drop": times.get("drop", 0.0) / self.world.size,
-            "seconds_step": times.get("step", 0.0) / self.world.size,
+            **{k: r[k] / self.world_size for k in PHASES},
             "seconds_eval": time.perf_counter() - t_eval,
             "seconds_epoch": time.perf_counter() - started,
         }
@@ -567,9 +519,8 @@ class Trainer:
             self.scheduler.step()
         self.history.append(record)
         self.epoch, self.batch_in_epoch = epoch + 1, 0
-        self.running = self._zero_running()
-        self.clock.reset()
-        if self.world.main:
+        self.running = dict.fromkeys(RUNNING, 0.0)
+        if self.main:
             improved = val is not None and record["val_oa"] > self.best["val_oa"]
             if improved:  # chosen on the validation split, never on test
                 self.best = {"val_oa": record["val_oa"], "epoch": record["epoch"]}
@@ -577,24 +528,24 @@ class Trainer:
             self._save("last.pt")
             self._write_metrics()
             if improved:
-                save_checkpoint(self.state_dict(), self.out / "best.pt")
+                self._save("best.pt")
             if tested:
                 table = {k: record[k] for k in ("epoch", "test_oa", "test_macc")}
                 (self.out / "per_class.json").write_text(
                     json.dumps({**table, "per_class": ev["per_class"]}, indent=2) + "\n"
                 )
             plot_curves(self.history, self.out / "curves.png")
-        barrier(self.world)
+        if self.world_size > 1:
+            dist.barrier()
         return record
 
     def fit(self) -> dict:
         """Train up to ``cfg.epochs`` epochs (from where a resumed run stopped); returns a summary.
 
-        Ctrl-C (SIGINT) stops after the current step with ``last.pt`` written;
-        a second Ctrl-C stops at once.
+        Ctrl-C stops after the current step with ``last.pt`` written; a second one at once.
         """
         cfg = self.cfg
-        if self.world.main:
+        if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             if self.overwrite:  # asked for: the old run's files go, once
                 for name in RUN_FILES:
@@ -607,26 +558,18 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
             self.request_stop()
 
-        in_main_thread = True
-        try:
+        # only the main thread may set a handler; elsewhere Ctrl-C is the caller's business
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
             signal.signal(signal.SIGINT, on_sigint)
-        except ValueError:  # not the main thread: no handler, Ctrl-C is the caller's business
-            in_main_thread = False
         try:
-            with tqdm(
-                total=cfg.epochs,
-                initial=self.epoch,
-                desc="epochs",
-                unit="epoch",
-                disable=not (self.progress and self.world.main),
-                dynamic_ncols=True,
-            ) as bar:
+            with self._bar(None, cfg.epochs, self.epoch, "epochs", "epoch") as bar:
                 while self.epoch < cfg.epochs:
                     epoch, started = self.epoch, time.perf_counter()
                     self._train_epoch(epoch)
                     rec = self._end_epoch(epoch, started)
                     bar.update(1)
-                    if self.progress and self.world.main:
+                    if self.progress and self.main:
                         bar.write(epoch_line(rec))
         finally:
             if in_main_thread:
