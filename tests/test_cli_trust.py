@@ -388,22 +388,14 @@ def test_missing_torch_scatter_says_what_to_install():
 
 
 def test_the_wheel_depends_on_open3d_and_not_on_torch_scatter(tmp_path):
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    # built from a copy: setuptools leaves a build/ folder in the source it builds
+    source = tmp_path / "src"
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "reldrop3d", source / "reldrop3d", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "-w", str(tmp_path), str(source)], check=True, capture_output=True)
     import zipfile
 
     (wheel,) = tmp_path.glob("reldrop3d-*.whl")
@@ -417,7 +409,8 @@ def test_the_wheel_depends_on_open3d_and_not_on_torch_scatter(tmp_path):
         names = z.namelist()
     assert any(r.startswith("open3d") for r in requires)
     assert not any(r.startswith("torch-scatter") or r.startswith("torch_scatter") for r in requires)
-    assert "reldrop3d/cli/__init__.py" in names and not any(n.startswith("tests/") for n in names)
+    assert {"reldrop3d/cli/__init__.py", "reldrop3d/data/__init__.py"} <= set(names)
+    assert not any(n.startswith("tests/") for n in names)
 
 
 def test_training_curves_have_whole_epoch_ticks(tmp_path, monkeypatch):
