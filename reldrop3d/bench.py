@@ -15,7 +15,6 @@ import tempfile
 import time
 
 import torch
-from torch_geometric.data import Data
 
 #: mode -> (augment, reldrop_every) of the run whose step is timed
 MODES = {"plain": ("none", 1), "reldrop1": ("reldrop", 1), "reldrop5": ("reldrop", 5)}
@@ -35,21 +34,6 @@ class CloudList(list):
     def __init__(self, clouds, num_classes: int):
         super().__init__(clouds)
         self.num_classes = num_classes
-
-
-def sphere_clouds(num_clouds: int, num_points: int, num_classes: int, seed: int = 0) -> CloudList:
-    """Random points on the unit sphere's surface, labels ``0, 1, ...`` in turn."""
-    g = torch.Generator().manual_seed(seed)
-    return CloudList(
-        [
-            Data(
-                pos=torch.nn.functional.normalize(torch.randn(num_points, 3, generator=g), dim=-1),
-                y=torch.tensor([i % num_classes]),
-            )
-            for i in range(num_clouds)
-        ],
-        num_classes,
-    )
 
 
 def step_trainer(model: str, mode: str, clouds, batch_size: int, out, device="cpu", **cfg):
@@ -130,16 +114,19 @@ def run_bench(
     num_points: int = 1024,
     device: str = "cpu",
     repeats: int = 3,
-    num_classes: int = 40,
+    seed: int = 0,
 ) -> dict:
     """Seconds per plain step, relevance pass, drop and RelDrop step, and their ratios.
 
-    On ``repeats + 1`` batches of :func:`sphere_clouds` (the first one warms up),
-    the two steps taken in turn: no dataset needed, though real shapes give
-    PointNet++ fuller neighbourhoods (``benchmarks/step_cost.py`` runs on
-    ModelNet40, each mode in a fresh process).
+    On ``repeats + 1`` batches of SyntheticShapes clouds (the embedded data: real
+    shapes, whose neighbourhoods are as full as on ModelNet40; random points are
+    not), the first one warming up, the two steps taken in turn
+    (``benchmarks/step_cost.py`` runs on ModelNet40, each mode in a fresh process).
     """
-    clouds = sphere_clouds(batch_size * (repeats + 1), num_points, num_classes)
+    from reldrop3d.data import SyntheticShapes, random_subset
+
+    shapes = SyntheticShapes("train", num_points)
+    clouds = CloudList(random_subset(shapes, batch_size * (repeats + 1), seed), len(shapes.classes))
     out = {"model": model, "batch_size": batch_size, "num_points": num_points, "device": device}
     with tempfile.TemporaryDirectory() as tmp:  # checked, never written
         runs = {

@@ -1,10 +1,16 @@
 """reldrop3d.bench: the timings behind ``reldrop3d bench`` and ``benchmarks/step_cost.py``."""
 
-from reldrop3d.bench import sphere_clouds, step_trainer, time_phases, time_steps
+from reldrop3d.bench import CloudList, step_trainer, time_phases, time_steps
+from reldrop3d.data import SyntheticShapes, random_subset
+
+
+def shapes(count: int, num_points: int = 48) -> CloudList:
+    data = SyntheticShapes("train", num_points, samples_per_class=3)
+    return CloudList(random_subset(data, count), data.num_classes)
 
 
 def test_reldrop5_is_timed_in_the_epoch_after_the_one_that_fills_the_cache(tmp_path):
-    clouds = sphere_clouds(20, 48, num_classes=4)
+    clouds = shapes(20)
     trainer, batches, epoch = step_trainer("pointnet", "reldrop5", clouds, 4, tmp_path / "run")
     assert epoch == 1 and len(batches) == 5
     r = time_steps(trainer, batches, epoch)
@@ -13,7 +19,7 @@ def test_reldrop5_is_timed_in_the_epoch_after_the_one_that_fills_the_cache(tmp_p
 
 
 def test_the_other_modes_warm_up_on_the_first_batch_and_time_the_phases(tmp_path):
-    clouds = sphere_clouds(12, 48, num_classes=4)
+    clouds = shapes(12)
     trainer, batches, epoch = step_trainer("pointnet", "reldrop1", clouds, 4, tmp_path)
     assert epoch == 0 and len(batches) == 2
     assert "share_explained" not in time_steps(trainer, batches, epoch)
