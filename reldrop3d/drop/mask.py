@@ -1,40 +1,29 @@
-r"""Which points to drop: the dropping rules, for all clouds of a flat (PyG) batch at once.
+r"""Which points to drop, for all clouds of a flat (PyG) batch at once.
 
-Per cloud ``i`` with ``n_i`` points and relevance ``R``, the relevance is first
-normalised by the cloud's own extremes,
-
-.. math::
-    r_p = \frac{R_p - \min_i R}{\max_i R - \min_i R} \in [0, 1]
-    \qquad (r_p = 0 \text{ when the cloud is constant}),
-
-then the mode decides:
+Per cloud ``i`` with ``n_i`` points, relevance ``R`` is min-max normalised,
+:math:`r_p = (R_p - \min_i R) / (\max_i R - \min_i R) \in [0, 1]` (0 in a constant
+cloud), then the mode decides:
 
 - ``"threshold"`` (the published rule): drop ``p`` iff
   :math:`\alpha U_p + (1 - \alpha) r_p \ge 1 - \beta`, :math:`U_p \sim U[0, 1)`.
 - ``"topk"``: drop exactly :math:`d_i = \operatorname{round}(\beta n_i)` points: the
-  :math:`d_i - \operatorname{round}(\alpha d_i)` most relevant ones (ties broken at
-  random), plus :math:`\operatorname{round}(\alpha d_i)` chosen uniformly at random
-  among the rest.
+  :math:`d_i - \operatorname{round}(\alpha d_i)` most relevant (ties at random), plus
+  :math:`\operatorname{round}(\alpha d_i)` uniformly at random among the rest.
 - ``"sample"``: drop :math:`d_i` points drawn without replacement with probability
   proportional to :math:`w_p = (1 - \alpha) r_p + \alpha / n_i` (Efraimidis-Spirakis:
-  the :math:`d_i` smallest keys :math:`E_p / w_p`, :math:`E_p \sim \operatorname{Exp}(1)`;
-  zero-weight points come last, in random order).
+  the :math:`d_i` smallest keys :math:`E_p / w_p`, :math:`E_p \sim \operatorname{Exp}(1)`).
 
-In every mode a cloud keeps at least ``floor = max(min_points, 1)`` points (one
-with ``n_i <= floor`` is left whole): ``topk`` and ``sample`` drop
-:math:`\min(d_i, n_i - \text{floor})`; a ``threshold`` cloud whose candidates
-exceed :math:`n_i - \text{floor}` keeps exactly its ``floor`` points of smallest
-key :math:`\alpha U_p + (1 - \alpha) r_p`. ``beta = 0`` drops nothing in every mode
-(the literal threshold rule would drop :math:`r_p = 1` when ``alpha = 0``);
-``round`` is half-to-even.
+Every cloud keeps at least ``floor = max(min_points, 1)`` points: ``topk`` and
+``sample`` drop :math:`\min(d_i, n_i - \text{floor})`; a ``threshold`` cloud with more
+than :math:`n_i - \text{floor}` candidates keeps its ``floor`` points of smallest key
+:math:`\alpha U_p + (1 - \alpha) r_p`. ``beta = 0`` drops nothing; ``round`` is
+half-to-even.
 
 Shapes: ``relevance [P]``, ``batch [P]`` (sorted cloud ids), ``ptr [B + 1]``; masks
 ``[P]`` bool, ``True`` = drop. Per-cloud min, max and counts are ``segment_csr``
-reductions over ``ptr``; ranks within clouds come from one lexicographic sort on
-(cloud, key) (:func:`_rank`); no loop over clouds. Random numbers are drawn for
-the points in their flat order, so a seed drops the same points whatever the
-batch's form. :func:`_same_count_mask` keeps a mask's per-cloud counts and moves
-its drops to uniformly random points (the rate-matched control).
+reductions over ``ptr``; ranks within clouds come from one sort of the composite key
+(cloud, key) (:func:`_rank`); no loop over clouds. Random numbers are drawn in the
+points' flat order, so a seed drops the same points whatever the batch's form.
 """
 
 from __future__ import annotations
@@ -52,7 +41,6 @@ from reldrop3d.ops.segment import segment_csr
 __all__ = ["FILLS", "MODES", "random_point_mask", "relevance_mask"]
 
 
-
 def relevance_mask(
     relevance: Tensor,
     batch: Tensor | None = None,
@@ -68,7 +56,7 @@ def relevance_mask(
     r"""Which points RelDrop drops: ``[P]`` bool, ``True`` = drop (rules: module docstring).
 
     Args:
-        relevance: ``[P]`` float, per-point relevance (detached, never modified).
+        relevance: ``[P]`` float, per-point relevance (never modified).
         batch: ``[P]`` long, the cloud of every point, sorted; ``None``: one cloud.
         alpha: randomness in ``[0, 1]``.
         beta: share of every cloud to drop, in ``[0, 1]``.
@@ -80,7 +68,7 @@ def relevance_mask(
         validate: check ``batch``/``ptr`` and that ``relevance`` is finite (a NaN names
             its cloud; a host read). ``False`` trusts them (an unspecified mask for NaN).
     """
-    alpha, beta, mode, floor = _rule_args(alpha, beta, mode, min_points)
+    rule = _rule_args(alpha, beta, mode, min_points)
     if (
         not isinstance(relevance, Tensor)
         or not relevance.is_floating_point()
@@ -88,11 +76,10 @@ def relevance_mask(
     ):
         raise TypeError(f"relevance must be a 1-D floating-point tensor, got {describe(relevance)}")
     _check_generator(generator, relevance.device)
-    size, device = relevance.numel(), relevance.device
-    batch, ptr = check_batch_vector(batch, ptr, size, device=device, check_values=validate)
-    if validate:
-        _check_finite(relevance, batch, ptr)
-    return _rule_mask(relevance.detach(), batch, ptr, alpha, beta, mode, floor, generator)
+    batch, ptr = check_batch_vector(
+        batch, ptr, relevance.numel(), device=relevance.device, check_values=validate
+    )
+    return _rule_mask(relevance.detach(), batch, ptr, *rule, generator, validate)
 
 
 def random_point_mask(
@@ -106,11 +93,10 @@ def random_point_mask(
 ) -> Tensor:
     r"""The PointNet++ random point dropout: ``[P]`` bool, ``True`` = drop.
 
-    Per cloud a ratio :math:`\rho_i \sim U[0, \text{max\_ratio})`, then point ``p`` is
-    dropped iff :math:`U_p \ge 1 - \rho_i`; every cloud keeps at least
-    ``max(min_points, 1)`` points (those of smallest ``U``). Draws ``B`` ratios, then
-    ``P`` uniforms. ``batch``/``ptr`` as in :func:`relevance_mask` (``batch=None``:
-    one cloud of ``num_points`` points).
+    Per cloud a ratio :math:`\rho_i \sim U[0, \text{max\_ratio})` (``B`` draws), then
+    ``p`` is dropped iff :math:`U_p \ge 1 - \rho_i` (``P`` draws); every cloud keeps at
+    least ``max(min_points, 1)`` points (those of smallest ``U``). ``batch``/``ptr`` as
+    in :func:`relevance_mask` (``batch=None``: one cloud of ``num_points`` points).
     """
     max_ratio = _check_ratio("max_ratio", max_ratio)
     floor = max(_check_count("min_points", min_points), 1)
@@ -135,11 +121,15 @@ def _rule_mask(
     mode: str,
     floor: int,
     generator: torch.Generator | None,
+    validate: bool,
 ) -> Tensor:
+    """:func:`relevance_mask` on checked arguments (``validate``: check finiteness)."""
+    if validate:
+        _check_finite(relevance, batch, ptr)
     if beta == 0.0 or relevance.numel() == 0:
         return torch.zeros_like(relevance, dtype=torch.bool)
-    dtype = torch.promote_types(relevance.dtype, torch.float32)
-    relevance, sizes, device = relevance.to(dtype), ptr.diff(), batch.device
+    dtype, device = torch.promote_types(relevance.dtype, torch.float32), relevance.device
+    relevance, sizes = relevance.to(dtype), ptr.diff()
     if mode == "threshold":  # key = alpha U + (1 - alpha) r, in place on one new tensor
         key = _normalised(relevance, batch, ptr) if alpha < 1 else torch.zeros_like(relevance)
         if alpha > 0:
@@ -175,12 +165,12 @@ def _random_mask(
 def _same_count_mask(
     drop: Tensor, batch: Tensor, ptr: Tensor, generator: torch.Generator | None
 ) -> Tensor:
-    r"""As many drops per cloud as ``drop`` has, at uniformly random points: the points of
-    rank :math:`< c_i = \sum_{p \in i} \text{drop}_p` under keys :math:`U_p \sim U[0, 1)`
-    (a uniform subset of size :math:`c_i`). Draws ``P`` uniforms."""
+    r"""As many drops per cloud as ``drop`` has, :math:`c_i = \sum_{p \in i} \text{drop}_p`,
+    at a uniform subset of the cloud: the :math:`c_i` smallest of ``P`` new uniforms."""
     count = segment_csr(drop.long(), ptr, reduce="sum").index_select(0, batch)
-    u = torch.rand(drop.shape, generator=generator, device=drop.device)
-    return _rank(u, batch, ptr) < count
+    return (
+        _rank(torch.rand(drop.shape, generator=generator, device=drop.device), batch, ptr) < count
+    )
 
 
 def _normalised(relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
@@ -192,27 +182,28 @@ def _normalised(relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
 
 
 def _rank(key: Tensor, batch: Tensor, ptr: Tensor, order: Tensor | None = None) -> Tensor:
-    """Rank ``[P]`` of every point within its cloud by ``key``, ascending from 0.
+    r"""Rank ``[P]`` of every point within its cloud by ``key`` (ascending, from 0).
 
-    One lexicographic sort on (cloud, key): a stable sort by ``key``, then a stable
-    sort by cloud. Ties in ``key`` keep the order of ``order`` (a permutation of the
-    points, e.g. a random one), else of the points. With ``batch`` sorted, sorted
-    position ``s`` of cloud ``b`` has rank ``s - ptr[b]``.
+    One stable sort of the int64 composite key :math:`2^{32} b_p + k_p`, with
+    :math:`k_p \in [0, 2^{32})` the float32 bits of ``key`` mapped to an
+    order-preserving unsigned integer (keys compare as float32). Ties keep the order
+    of ``order`` (a permutation of the points, e.g. a random one), else of the points.
+    With ``batch`` sorted, sorted position ``s`` of cloud ``b`` has rank ``s - ptr[b]``.
     """
+    bits = key.float().add(0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into 0.0
+    composite = (batch << 32) + torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2**31
     if order is None:
-        order = torch.arange(key.numel(), device=key.device)
-    order = order.index_select(0, key.index_select(0, order).argsort(stable=True))
-    order = order.index_select(0, batch.index_select(0, order).argsort(stable=True))
+        order = composite.argsort(stable=True)
+    else:
+        order = order.index_select(0, composite.index_select(0, order).argsort(stable=True))
     rank = torch.arange(key.numel(), device=key.device) - ptr.index_select(0, batch)
     return torch.empty_like(rank).scatter_(0, order, rank)
 
 
 def _guard(drop: Tensor, key: Tensor, batch: Tensor, ptr: Tensor, floor: int) -> Tensor:
     """``min_points``: a cloud that would drop more than ``n_i - floor`` points keeps its
-    ``floor`` points of smallest ``key`` instead."""
+    ``floor`` points of smallest ``key`` instead; ranks only if one does (a host read)."""
     over = segment_csr(drop.long(), ptr, reduce="sum") > (ptr.diff() - floor).clamp(min=0)
-    # ranking costs a sort; skipping it when no cloud is over its cap (one host read) took
-    # threshold + zero fill at 128 x 2,048 from 45 ms to 3.6 ms here
     if not bool(over.any()):
         return drop
     return torch.where(over.index_select(0, batch), _rank(key, batch, ptr) >= floor, drop)
@@ -220,7 +211,7 @@ def _guard(drop: Tensor, key: Tensor, batch: Tensor, ptr: Tensor, floor: int) ->
 
 def _check_finite(relevance: Tensor, batch: Tensor, ptr: Tensor) -> None:
     """Raise the ``ValueError`` naming the first cloud with a non-finite relevance."""
-    # a float64 sum is finite iff every value is (3x faster than isfinite().all() here)
+    # a float64 sum is finite iff every value is (one pass, one host read)
     if not bool(torch.isfinite(relevance.sum(dtype=torch.float64))):
         at = int((~torch.isfinite(relevance)).nonzero()[0])
         cloud = int(batch[at])
@@ -228,6 +219,9 @@ def _check_finite(relevance: Tensor, batch: Tensor, ptr: Tensor) -> None:
             f"relevance must be finite, got {float(relevance[at])} in cloud {cloud} "
             f"(its point {at - int(ptr[cloud])})"
         )
+
+
+# ---------------------------------------------------------------------------- arguments
 
 
 def _check_ratio(name: str, value: float) -> float:
