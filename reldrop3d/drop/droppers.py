@@ -1,27 +1,18 @@
-r"""The droppers: a drop mask applied to a batch, and the transforms built on it.
+r"""The droppers: a rule of :mod:`reldrop3d.drop.mask` followed by a fill.
 
-:func:`apply_fill` applies ``drop [P]`` (bool, ``True`` = drop) to a PyG batch:
+:class:`RelDrop`, :class:`RateMatchedDrop` and :class:`RandomPointDropout` have two
+call shapes:
 
-- ``"remove"``: the dropped points are gone (:func:`~reldrop3d.data.batching.keep_points`:
-  per-point attributes, ``batch``/``ptr`` and edges follow).
-- ``"zero"``: floating-point per-point attributes (``pos``, ``x``, normals) of dropped
-  points are multiplied by 0, integer ones (``part``) kept.
-- ``"first"``: every per-point attribute of a dropped point becomes that of the first
-  kept point of its cloud (the PointNet++ convention).
-
-:class:`RelDrop`, :class:`RateMatchedDrop` and :class:`RandomPointDropout` are a rule of
-:mod:`reldrop3d.drop.mask` followed by that fill, with two call shapes:
-
-- ``dropper(batch, relevance)``: a PyG ``Batch`` (or one-cloud ``Data``) of ``P`` points,
-  ``relevance [P]``; returns a new batch.
+- ``dropper(batch, relevance)``: a PyG ``Batch`` (or one-cloud ``Data``) of ``P``
+  points, ``relevance [P]``; returns a new batch.
 - ``dropper.dense(points, relevance, mask=None, channels_first=False)``: ``points
   [B, N, C]`` (``[B, C, N]`` with ``channels_first``), ``relevance [B, N]``, ``mask
   [B, N]`` of valid points (padding is never dropped nor counted, and left as it is);
-  returns ``(points_out, drop [B, N])``, or with ``fill="remove"`` ``(packed, valid [B,
-  N])``, each cloud's kept points moved, in order, to the front of its row.
+  returns ``(points_out, drop [B, N])``, or with ``fill="remove"`` ``(packed, valid
+  [B, N])``, each cloud's kept points moved, in order, to the front of its row.
 
-The dense form is flattened, dropped by the same code and padded back, so with the same
-generator state both forms drop the same points. Inputs are never modified.
+The dense form is flattened, dropped by the same code and padded back, so with the
+same generator state both forms drop the same points. Inputs are never modified.
 """
 
 from __future__ import annotations
@@ -35,17 +26,23 @@ from torch_geometric.data import Data
 from reldrop3d.data import batching
 from reldrop3d.data.batching import describe
 from reldrop3d.drop import mask as rules
-from reldrop3d.drop.mask import FILLS
+from reldrop3d.drop.mask import FILLS, random_point_mask, relevance_mask
 from reldrop3d.ops.segment import segment_csr
 
 __all__ = ["RandomPointDropout", "RateMatchedDrop", "RelDrop", "apply_fill"]
 
 
 def apply_fill(data: Data, drop: Tensor, fill: str = "remove") -> Data:
-    """``data`` with the points where ``drop [P]`` is true filled (see the module docstring).
+    """``data`` (``P`` points) with the points where ``drop [P]`` (bool) is true filled.
 
-    Returns a new object of ``data``'s class. ``"first"`` needs a kept point in every
-    cloud that drops any (one host read); ``"remove"`` reads the new size.
+    - ``"remove"``: they are gone (:func:`~reldrop3d.data.batching.keep_points`: per-point
+      attributes, ``batch``/``ptr`` and edges follow; reads the new size).
+    - ``"zero"``: their floating-point per-point attributes (``pos``, ``x``, normals)
+      are multiplied by 0, integer ones (``part``) kept.
+    - ``"first"``: their per-point attributes become those of the first kept point of
+      their cloud (the PointNet++ convention; one host read to check there is one).
+
+    Returns a new object of ``data``'s class.
     """
     fill = rules._check_choice("fill", fill, FILLS)
     size = batching.num_points(data)
@@ -60,15 +57,14 @@ def _fill(data: Data, drop: Tensor, fill: str, batch: Tensor, ptr: Tensor) -> Da
     """:func:`apply_fill` on checked arguments (``batch``, ``ptr``: the checked batch vector)."""
     if fill == "remove":
         return batching._keep_points(data, ~drop, batch, ptr)
-    out, keys = copy.copy(data), batching.point_keys(data)
+    out, size = copy.copy(data), drop.numel()
     if fill == "zero":  # times 0: 3x faster than masked_fill here
         keep = ~drop
-        for key in keys:
+        for key in batching.point_keys(data):
             if data[key].is_floating_point():
                 shape = (-1,) + (1,) * (data[key].dim() - 1)
                 out[key] = data[key] * keep.to(data[key].dtype).view(shape)
         return out
-    size = drop.numel()
     index = torch.arange(size, device=drop.device)
     first = segment_csr(index.masked_fill(drop, size), ptr, reduce="min")  # [B]
     empty = (first == size) & (ptr.diff() > 0)
@@ -78,13 +74,16 @@ def _fill(data: Data, drop: Tensor, fill: str, batch: Tensor, ptr: Tensor) -> Da
             f"cloud {int(empty.nonzero()[0])} dropped"
         )
     source = torch.where(drop, first.index_select(0, batch), index)
-    for key in keys:
+    for key in batching.point_keys(data):
         out[key] = data[key].index_select(0, source)
     return out
 
 
 class _Dropper:
-    """The two call shapes over a rule ``_mask(relevance [P] or None, batch [P], ptr)``."""
+    """The two call shapes over a rule ``_mask(relevance [P] or None, batch [P], ptr)``.
+
+    The batch vector and relevance are checked here, once per call.
+    """
 
     uses_relevance, validate = True, True
     _shown: tuple[str, ...] = ()  # the arguments __repr__ shows
@@ -93,29 +92,28 @@ class _Dropper:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
         return f"{type(self).__name__}({shown})"
 
-    def _drop(self, data: Data, relevance: Tensor | None, shape: tuple, what: str):
-        """``(filled data, drop [P])`` for ``relevance`` of shape ``shape``, flattened."""
-        batch, ptr = batching.batch_vector(data, check_values=self.validate)
-        rules._check_generator(self.generator, batch.device)
+    def _relevance(self, relevance: Tensor, shape: tuple, what: str, device) -> Tensor | None:
+        rules._check_generator(self.generator, device)
         if not self.uses_relevance:
-            relevance = None
-        elif not isinstance(relevance, Tensor) or not relevance.is_floating_point():
+            return None
+        if not isinstance(relevance, Tensor) or not relevance.is_floating_point():
             raise TypeError(
                 f"relevance must be a floating-point tensor of shape {what}, "
                 f"got {describe(relevance)}"
             )
-        elif tuple(relevance.shape) != shape:
+        if tuple(relevance.shape) != shape:
             raise ValueError(
                 f"relevance must have shape {what} = {shape}, got {tuple(relevance.shape)}"
             )
-        elif relevance.device != batch.device:
-            raise ValueError(f"relevance must be on {batch.device}, got {relevance.device}")
-        drop = self._mask(relevance, batch, ptr)
-        return _fill(data, drop, self.fill, batch, ptr), drop
+        if relevance.device != device:
+            raise ValueError(f"relevance must be on {device}, got {relevance.device}")
+        return relevance.detach()
 
     def __call__(self, batch: Data, relevance: Tensor | None = None) -> Data:
         """Drop points of a PyG batch (see :mod:`reldrop3d.drop.droppers`)."""
-        return self._drop(batch, relevance, (batching.num_points(batch),), "[num_points]")[0]
+        vector, ptr = batching.batch_vector(batch, check_values=self.validate)
+        relevance = self._relevance(relevance, (vector.numel(),), "[num_points]", vector.device)
+        return _fill(batch, self._mask(relevance, vector, ptr), self.fill, vector, ptr)
 
     def dense(
         self,
@@ -138,19 +136,16 @@ class _Dropper:
             raise TypeError(
                 f"mask must be a bool tensor of shape [B, N] = {shape}, got {describe(mask)}"
             )
+        relevance = self._relevance(relevance, shape, "[B, N]", x.device)
         flat = batching.from_dense(x, mask)  # a flat batch of the valid points
-        if (
-            isinstance(relevance, Tensor)
-            and relevance.shape == shape
-            and relevance.device == x.device
-        ):
+        if relevance is not None:
             relevance = relevance.reshape(-1) if mask is None else relevance[mask]
-            shape = tuple(relevance.shape)
-        out, drop = self._drop(flat, relevance, shape, "[B, N]")
+        drop = self._mask(relevance, flat.batch, flat.ptr)
+        out = _fill(flat, drop, self.fill, flat.batch, flat.ptr)
         if self.fill == "remove":
-            pos, drop = batching.to_dense(out, width=x.size(1))
+            pos, drop = batching.to_dense(out, width=shape[1])
         elif mask is None:
-            pos, drop = out.pos.view(x.shape), drop.view(x.shape[:2])
+            pos, drop = out.pos.view(x.shape), drop.view(shape)
         else:  # back to the input's places; padding as it was
             pos = x.masked_scatter(mask.unsqueeze(-1), out.pos)
             drop = torch.zeros_like(mask).masked_scatter(mask, drop)
@@ -161,19 +156,11 @@ class RelDrop(_Dropper):
     r"""Relevance-driven input dropout (Gururaj et al. 2025, arXiv 2505.21595).
 
     Drops, in every cloud, the points that mattered most to the model (per-point
-    relevance, e.g. LRP) so that it learns to use the rest of the shape: the rule of
-    :func:`~reldrop3d.drop.relevance_mask` (see :mod:`reldrop3d.drop.mask`), then
-    :func:`apply_fill`. Call shapes: see :mod:`reldrop3d.drop.droppers`.
-
-    Args:
-        alpha: randomness in ``[0, 1]``.
-        beta: largest share of each cloud to drop, in ``[0, 1]``.
-        mode: ``"threshold"``, ``"topk"`` or ``"sample"``.
-        fill: ``"remove"``, ``"zero"`` or ``"first"``.
-        min_points: points every cloud keeps (enough for the model's neighbourhoods).
-        generator: random source on the data's device; ``None``: torch's default.
-        validate: check the batch vector and that the relevance is finite (a NaN
-            names its cloud; one host read). ``False`` trusts them.
+    relevance, e.g. LRP) so that it learns to use the rest of the shape: the mask of
+    :func:`~reldrop3d.drop.relevance_mask` (same ``alpha``, ``beta``, ``mode``,
+    ``min_points``, ``generator``), then :func:`apply_fill` with ``fill``.
+    ``validate``: check the batch vector and that the relevance is finite (a NaN names
+    its cloud; one host read); ``False`` trusts them.
     """
 
     _shown = ("alpha", "beta", "mode", "fill", "min_points")
@@ -188,40 +175,38 @@ class RelDrop(_Dropper):
         generator: torch.Generator | None = None,
         validate: bool = True,
     ) -> None:
-        self.alpha, self.beta, self.mode, self._floor = rules._rule_args(
-            alpha, beta, mode, min_points
-        )
+        self.alpha, self.beta, self.mode, _ = rules._rule_args(alpha, beta, mode, min_points)
         self.min_points, self.fill = int(min_points), rules._check_choice("fill", fill, FILLS)
         rules._check_generator(generator, None)
         self.generator, self.validate = generator, bool(validate)
 
     def _mask(self, relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
-        rule = (self.alpha, self.beta, self.mode, self._floor, self.generator, self.validate)
-        return rules._rule_mask(relevance.detach(), batch, ptr, *rule)
+        if self.validate:
+            rules._check_finite(relevance, batch, ptr)
+        rule = (self.alpha, self.beta, self.mode, self.min_points, self.generator)
+        return relevance_mask(relevance, batch, *rule, ptr=ptr, validate=False)
 
 
 class RateMatchedDrop(RelDrop):
     r"""The rate-matched control of :class:`RelDrop`: as many points per cloud, at random.
 
-    In cloud ``i`` it drops exactly :math:`c_i` points, the number :class:`RelDrop` with
-    the same arguments and generator state drops there (its rule's draws come first),
-    chosen uniformly at random among the cloud's points (``P`` more uniforms): only
-    *which* points go differs. Same arguments, fills and call shapes as :class:`RelDrop`.
+    In cloud ``i`` it drops as many points, :math:`c_i`, as :class:`RelDrop` with the
+    same arguments and generator state (its rule's draws come first), but a uniform
+    subset of the cloud: the :math:`c_i` smallest of ``P`` more uniforms.
     """
 
     def _mask(self, relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
-        drop = super()._mask(relevance, batch, ptr)
-        return rules._same_count_mask(drop, batch, ptr, self.generator)
+        count = segment_csr(super()._mask(relevance, batch, ptr).long(), ptr, reduce="sum")
+        u = torch.rand(batch.shape, generator=self.generator, device=batch.device)
+        return rules._rank(u, batch, ptr) < count.index_select(0, batch)
 
 
 class RandomPointDropout(_Dropper):
     r"""Random point dropout, the augmentation of the PointNet++ reference code.
 
-    Per cloud a ratio :math:`\rho_i \sim U[0, \text{max\_ratio})`, every point dropped
-    with probability :math:`\rho_i` (:func:`~reldrop3d.drop.random_point_mask`), at least
-    ``max(min_points, 1)`` points kept, then :func:`apply_fill` (default ``"first"``, the
-    PointNet++ convention). Same call shapes as :class:`RelDrop`; ``relevance`` is
-    accepted and ignored.
+    The mask of :func:`~reldrop3d.drop.random_point_mask` (per cloud a drop ratio
+    :math:`\rho_i \sim U[0, \text{max\_ratio})`), then :func:`apply_fill` (default
+    ``"first"``, the PointNet++ convention). ``relevance`` is accepted and ignored.
     """
 
     uses_relevance = False
@@ -240,5 +225,5 @@ class RandomPointDropout(_Dropper):
         self.generator, self.min_points = generator, rules._check_count("min_points", min_points)
 
     def _mask(self, relevance: None, batch: Tensor, ptr: Tensor) -> Tensor:
-        floor = max(self.min_points, 1)
-        return rules._random_mask(batch, ptr, self.max_ratio, floor, self.generator)
+        rule = (self.max_ratio, self.min_points, self.generator)
+        return random_point_mask(batch, *rule, ptr=ptr, validate=False)

@@ -1,29 +1,27 @@
 r"""Which points to drop, for all clouds of a flat (PyG) batch at once.
 
-Per cloud ``i`` with ``n_i`` points, relevance ``R`` is min-max normalised,
-:math:`r_p = (R_p - \min_i R) / (\max_i R - \min_i R) \in [0, 1]` (0 in a constant
-cloud), then the mode decides:
+Cloud ``i`` (``n_i`` points) normalises its relevance ``R`` to
+:math:`r_p = (R_p - \min_i R) / (\max_i R - \min_i R) \in [0, 1]` (0 if constant); then
 
-- ``"threshold"`` (the published rule): drop ``p`` iff
-  :math:`\alpha U_p + (1 - \alpha) r_p \ge 1 - \beta`, :math:`U_p \sim U[0, 1)`.
-- ``"topk"``: drop exactly :math:`d_i = \operatorname{round}(\beta n_i)` points: the
-  :math:`d_i - \operatorname{round}(\alpha d_i)` most relevant (ties at random), plus
-  :math:`\operatorname{round}(\alpha d_i)` uniformly at random among the rest.
-- ``"sample"``: drop :math:`d_i` points drawn without replacement with probability
-  proportional to :math:`w_p = (1 - \alpha) r_p + \alpha / n_i` (Efraimidis-Spirakis:
-  the :math:`d_i` smallest keys :math:`E_p / w_p`, :math:`E_p \sim \operatorname{Exp}(1)`).
+- ``"threshold"`` (the published rule) drops ``p`` iff
+  :math:`\alpha U_p + (1 - \alpha) r_p \ge 1 - \beta`, :math:`U_p \sim U[0, 1)`;
+- ``"topk"`` drops :math:`d_i = \operatorname{round}(\beta n_i)` points: the
+  :math:`d_i - \operatorname{round}(\alpha d_i)` most relevant (ties at random) and
+  :math:`\operatorname{round}(\alpha d_i)` uniformly at random among the rest;
+- ``"sample"`` drops :math:`d_i` points drawn without replacement with probability
+  :math:`\propto w_p = (1 - \alpha) r_p + \alpha / n_i`: the :math:`d_i` smallest
+  :math:`E_p / w_p`, :math:`E_p \sim \operatorname{Exp}(1)` (Efraimidis-Spirakis).
 
-Every cloud keeps at least ``floor = max(min_points, 1)`` points: ``topk`` and
-``sample`` drop :math:`\min(d_i, n_i - \text{floor})`; a ``threshold`` cloud with more
-than :math:`n_i - \text{floor}` candidates keeps its ``floor`` points of smallest key
-:math:`\alpha U_p + (1 - \alpha) r_p`. ``beta = 0`` drops nothing; ``round`` is
-half-to-even.
+Every cloud keeps ``floor = max(min_points, 1)`` points: ``topk`` and ``sample`` drop
+:math:`\min(d_i, n_i - \text{floor})`; a ``threshold`` cloud with more candidates keeps
+its ``floor`` points of smallest :math:`\alpha U_p + (1 - \alpha) r_p`. ``beta = 0``
+drops nothing; ``round`` is half-to-even.
 
 Shapes: ``relevance [P]``, ``batch [P]`` (sorted cloud ids), ``ptr [B + 1]``; masks
-``[P]`` bool, ``True`` = drop. Per-cloud min, max and counts are ``segment_csr``
-reductions over ``ptr``; ranks within clouds come from one sort of the composite key
-(cloud, key) (:func:`_rank`); no loop over clouds. Random numbers are drawn in the
-points' flat order, so a seed drops the same points whatever the batch's form.
+``[P]`` bool, ``True`` = drop. Per-cloud min, max and counts are ``segment_csr`` over
+``ptr``, ranks within clouds one sort of a (cloud, key) composite (:func:`_rank`); no
+loop over clouds. Draws follow the flat point order, so a seed drops the same points
+whatever the batch's form.
 """
 
 from __future__ import annotations
@@ -55,31 +53,48 @@ def relevance_mask(
 ) -> Tensor:
     r"""Which points RelDrop drops: ``[P]`` bool, ``True`` = drop (rules: module docstring).
 
-    Args:
-        relevance: ``[P]`` float, per-point relevance (never modified).
-        batch: ``[P]`` long, the cloud of every point, sorted; ``None``: one cloud.
-        alpha: randomness in ``[0, 1]``.
-        beta: share of every cloud to drop, in ``[0, 1]``.
-        mode: ``"threshold"``, ``"topk"`` or ``"sample"``.
-        min_points: every cloud keeps at least ``max(min_points, 1)`` points.
-        generator: random source on the data's device; the same seed drops the same points.
-        ptr: ``[B + 1]`` CSR pointer (``Batch.ptr``); without it ``B`` is read from
-            ``batch[-1]`` (a host read).
-        validate: check ``batch``/``ptr`` and that ``relevance`` is finite (a NaN names
-            its cloud; a host read). ``False`` trusts them (an unspecified mask for NaN).
+    ``relevance [P]`` float (never modified); ``batch [P]`` the sorted cloud ids
+    (``None``: one cloud); ``alpha`` (randomness) and ``beta`` (share to drop) in
+    ``[0, 1]``; ``generator`` on the data's device (a seed drops the same points);
+    ``ptr [B + 1]`` (``Batch.ptr``; else ``B`` is read from ``batch[-1]``, a host
+    read); ``validate``: check ``batch``/``ptr`` and that ``relevance`` is finite (a
+    NaN names its cloud; a host read), ``False`` trusts them.
     """
-    rule = _rule_args(alpha, beta, mode, min_points)
-    if (
-        not isinstance(relevance, Tensor)
-        or not relevance.is_floating_point()
-        or relevance.ndim != 1
-    ):
+    alpha, beta, mode, floor = _rule_args(alpha, beta, mode, min_points)
+    ok = isinstance(relevance, Tensor) and relevance.is_floating_point() and relevance.ndim == 1
+    if not ok:
         raise TypeError(f"relevance must be a 1-D floating-point tensor, got {describe(relevance)}")
     _check_generator(generator, relevance.device)
-    batch, ptr = check_batch_vector(
-        batch, ptr, relevance.numel(), device=relevance.device, check_values=validate
-    )
-    return _rule_mask(relevance.detach(), batch, ptr, *rule, generator, validate)
+    size, device = relevance.numel(), relevance.device
+    batch, ptr = check_batch_vector(batch, ptr, size, device=device, check_values=validate)
+    if validate:
+        _check_finite(relevance, batch, ptr)
+    if beta == 0.0 or size == 0:
+        return torch.zeros_like(relevance, dtype=torch.bool)
+    dtype = torch.promote_types(relevance.dtype, torch.float32)
+    relevance, sizes = relevance.detach().to(dtype), ptr.diff()
+    if mode == "threshold":  # key = alpha U + (1 - alpha) r, in place on one new tensor
+        key = _normalised(relevance, batch, ptr) if alpha < 1 else torch.zeros_like(relevance)
+        if alpha > 0:
+            u = torch.rand(size, generator=generator, dtype=dtype, device=device)
+            key.mul_(1.0 - alpha).add_(u, alpha=alpha)
+        return _guard(key >= 1.0 - beta, key, batch, ptr, floor)
+    count = torch.minimum(torch.round(sizes.double() * beta).long(), (sizes - floor).clamp(min=0))
+    count = count.index_select(0, batch)  # d_i of each point's cloud
+    if mode == "topk":
+        top = torch.zeros_like(relevance, dtype=torch.bool)
+        if alpha < 1:  # the most relevant, ties in random order
+            top_count = count - torch.round(count.double() * alpha).long()
+            shuffle = torch.randperm(size, generator=generator, device=device)
+            top = _rank(-relevance, batch, ptr, shuffle) < top_count
+        if alpha == 0:
+            return top
+        u = torch.rand(size, generator=generator, device=device)
+        return _rank(u.masked_fill_(top, -1.0), batch, ptr) < count
+    e = torch.empty_like(relevance).exponential_(generator=generator)
+    weight = _normalised(relevance, batch, ptr).mul_(1.0 - alpha)
+    weight.add_(alpha / sizes.index_select(0, batch)).clamp_(min=1e-30)
+    return _rank(e.div_(weight), batch, ptr) < count
 
 
 def random_point_mask(
@@ -90,13 +105,14 @@ def random_point_mask(
     *,
     num_points: int | None = None,
     ptr: Tensor | None = None,
+    validate: bool = True,
 ) -> Tensor:
     r"""The PointNet++ random point dropout: ``[P]`` bool, ``True`` = drop.
 
     Per cloud a ratio :math:`\rho_i \sim U[0, \text{max\_ratio})` (``B`` draws), then
-    ``p`` is dropped iff :math:`U_p \ge 1 - \rho_i` (``P`` draws); every cloud keeps at
-    least ``max(min_points, 1)`` points (those of smallest ``U``). ``batch``/``ptr`` as
-    in :func:`relevance_mask` (``batch=None``: one cloud of ``num_points`` points).
+    ``p`` is dropped iff :math:`U_p \ge 1 - \rho_i` (``P`` draws), keeping at least
+    ``max(min_points, 1)`` points (of smallest ``U``). Other arguments as in
+    :func:`relevance_mask`; ``batch=None``: one cloud of ``num_points`` points.
     """
     max_ratio = _check_ratio("max_ratio", max_ratio)
     floor = max(_check_count("min_points", min_points), 1)
@@ -104,73 +120,10 @@ def random_point_mask(
         num_points = _check_count("num_points", num_points)
     device = batch.device if isinstance(batch, Tensor) else getattr(generator, "device", None)
     _check_generator(generator, device)
-    batch, ptr = check_batch_vector(batch, ptr, num_points, device=device)
-    return _random_mask(batch, ptr, max_ratio, floor, generator)
-
-
-# ---------------------------------------------------------------------------- cores
-# on a checked batch vector: ``batch [P]`` sorted, ``ptr [B + 1]``
-
-
-def _rule_mask(
-    relevance: Tensor,
-    batch: Tensor,
-    ptr: Tensor,
-    alpha: float,
-    beta: float,
-    mode: str,
-    floor: int,
-    generator: torch.Generator | None,
-    validate: bool,
-) -> Tensor:
-    """:func:`relevance_mask` on checked arguments (``validate``: check finiteness)."""
-    if validate:
-        _check_finite(relevance, batch, ptr)
-    if beta == 0.0 or relevance.numel() == 0:
-        return torch.zeros_like(relevance, dtype=torch.bool)
-    dtype, device = torch.promote_types(relevance.dtype, torch.float32), relevance.device
-    relevance, sizes = relevance.to(dtype), ptr.diff()
-    if mode == "threshold":  # key = alpha U + (1 - alpha) r, in place on one new tensor
-        key = _normalised(relevance, batch, ptr) if alpha < 1 else torch.zeros_like(relevance)
-        if alpha > 0:
-            u = torch.rand(relevance.shape, generator=generator, dtype=dtype, device=device)
-            key.mul_(1.0 - alpha).add_(u, alpha=alpha)
-        return _guard(key >= 1.0 - beta, key, batch, ptr, floor)
-    count = torch.minimum(torch.round(sizes.double() * beta).long(), (sizes - floor).clamp(min=0))
-    count = count.index_select(0, batch)  # d_i of each point's cloud
-    if mode == "topk":
-        top = torch.zeros_like(relevance, dtype=torch.bool)
-        if alpha < 1:  # the most relevant, ties in random order
-            top_count = count - torch.round(count.double() * alpha).long()
-            shuffle = torch.randperm(relevance.numel(), generator=generator, device=device)
-            top = _rank(-relevance, batch, ptr, shuffle) < top_count
-        if alpha == 0:
-            return top
-        u = torch.rand(relevance.shape, generator=generator, device=device)
-        return _rank(u.masked_fill_(top, -1.0), batch, ptr) < count
-    e = torch.empty_like(relevance).exponential_(generator=generator)
-    weight = _normalised(relevance, batch, ptr).mul_(1.0 - alpha)
-    weight.add_(alpha / sizes.index_select(0, batch)).clamp_(min=1e-30)
-    return _rank(e.div_(weight), batch, ptr) < count
-
-
-def _random_mask(
-    batch: Tensor, ptr: Tensor, max_ratio: float, floor: int, generator: torch.Generator | None
-) -> Tensor:
+    batch, ptr = check_batch_vector(batch, ptr, num_points, device=device, check_values=validate)
     ratio = torch.rand(ptr.numel() - 1, generator=generator, device=batch.device) * max_ratio
     u = torch.rand(batch.shape, generator=generator, device=batch.device)
     return _guard(u >= 1.0 - ratio.index_select(0, batch), u, batch, ptr, floor)
-
-
-def _same_count_mask(
-    drop: Tensor, batch: Tensor, ptr: Tensor, generator: torch.Generator | None
-) -> Tensor:
-    r"""As many drops per cloud as ``drop`` has, :math:`c_i = \sum_{p \in i} \text{drop}_p`,
-    at a uniform subset of the cloud: the :math:`c_i` smallest of ``P`` new uniforms."""
-    count = segment_csr(drop.long(), ptr, reduce="sum").index_select(0, batch)
-    return (
-        _rank(torch.rand(drop.shape, generator=generator, device=drop.device), batch, ptr) < count
-    )
 
 
 def _normalised(relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
@@ -184,11 +137,10 @@ def _normalised(relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
 def _rank(key: Tensor, batch: Tensor, ptr: Tensor, order: Tensor | None = None) -> Tensor:
     r"""Rank ``[P]`` of every point within its cloud by ``key`` (ascending, from 0).
 
-    One stable sort of the int64 composite key :math:`2^{32} b_p + k_p`, with
-    :math:`k_p \in [0, 2^{32})` the float32 bits of ``key`` mapped to an
-    order-preserving unsigned integer (keys compare as float32). Ties keep the order
-    of ``order`` (a permutation of the points, e.g. a random one), else of the points.
-    With ``batch`` sorted, sorted position ``s`` of cloud ``b`` has rank ``s - ptr[b]``.
+    One stable sort of the int64 key :math:`2^{32} b_p + k_p`, :math:`k_p \in [0, 2^{32})`
+    the float32 bits of ``key`` made order-preserving (keys compare as float32); ties
+    keep the order of the permutation ``order`` (default: the points'). Sorted position
+    ``s`` of cloud ``b`` has rank ``s - ptr[b]``.
     """
     bits = key.float().add(0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into 0.0
     composite = (batch << 32) + torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2**31
@@ -210,8 +162,8 @@ def _guard(drop: Tensor, key: Tensor, batch: Tensor, ptr: Tensor, floor: int) ->
 
 
 def _check_finite(relevance: Tensor, batch: Tensor, ptr: Tensor) -> None:
-    """Raise the ``ValueError`` naming the first cloud with a non-finite relevance."""
-    # a float64 sum is finite iff every value is (one pass, one host read)
+    """Raise the ``ValueError`` naming the first cloud with a non-finite relevance (one host
+    read: a float64 sum is finite iff every value is)."""
     if not bool(torch.isfinite(relevance.sum(dtype=torch.float64))):
         at = int((~torch.isfinite(relevance)).nonzero()[0])
         cloud = int(batch[at])
@@ -219,9 +171,6 @@ def _check_finite(relevance: Tensor, batch: Tensor, ptr: Tensor) -> None:
             f"relevance must be finite, got {float(relevance[at])} in cloud {cloud} "
             f"(its point {at - int(ptr[cloud])})"
         )
-
-
-# ---------------------------------------------------------------------------- arguments
 
 
 def _check_ratio(name: str, value: float) -> float:
