@@ -1,18 +1,12 @@
-r"""The droppers: a rule of :mod:`reldrop3d.drop.mask` followed by a fill.
+r"""The droppers: a rule of :mod:`reldrop3d.drop.mask`, then :func:`apply_fill`; inputs kept.
 
-:class:`RelDrop`, :class:`RateMatchedDrop` and :class:`RandomPointDropout` have two
-call shapes:
-
-- ``dropper(batch, relevance)``: a PyG ``Batch`` (or one-cloud ``Data``) of ``P``
-  points, ``relevance [P]``; returns a new batch.
-- ``dropper.dense(points, relevance, mask=None, channels_first=False)``: ``points
-  [B, N, C]`` (``[B, C, N]`` with ``channels_first``), ``relevance [B, N]``, ``mask
-  [B, N]`` of valid points (padding is never dropped nor counted, and left as it is);
-  returns ``(points_out, drop [B, N])``, or with ``fill="remove"`` ``(packed, valid
-  [B, N])``, each cloud's kept points moved, in order, to the front of its row.
-
-The dense form is flattened, dropped by the same code and padded back, so with the
-same generator state both forms drop the same points. Inputs are never modified.
+``dropper(batch, relevance [P])`` drops points of a PyG ``Batch`` (or one-cloud ``Data``)
+of ``P`` points and returns a new one. ``dropper.dense(points, relevance, mask=None,
+channels_first=False)`` takes ``points [B, N, C]`` (``[B, C, N]`` with ``channels_first``),
+``relevance [B, N]`` and ``mask [B, N]`` of valid points (padding is never dropped nor
+counted, and left as it is) and returns ``(points_out, drop [B, N])``, or with
+``fill="remove"`` ``(packed, valid [B, N])``, kept points moved, in order, to the front of
+their row; it flattens, drops by the same code and pads back: both forms drop the same points.
 """
 
 from __future__ import annotations
@@ -35,14 +29,10 @@ __all__ = ["RandomPointDropout", "RateMatchedDrop", "RelDrop", "apply_fill"]
 def apply_fill(data: Data, drop: Tensor, fill: str = "remove") -> Data:
     """``data`` (``P`` points) with the points where ``drop [P]`` (bool) is true filled.
 
-    - ``"remove"``: they are gone (:func:`~reldrop3d.data.batching.keep_points`: per-point
-      attributes, ``batch``/``ptr`` and edges follow; reads the new size).
-    - ``"zero"``: their floating-point per-point attributes (``pos``, ``x``, normals)
-      are multiplied by 0, integer ones (``part``) kept.
-    - ``"first"``: their per-point attributes become those of the first kept point of
-      their cloud (the PointNet++ convention; one host read to check there is one).
-
-    Returns a new object of ``data``'s class.
+    ``"remove"``: they are gone (:func:`~reldrop3d.data.batching.keep_points`; reads the
+    new size). ``"zero"``: their floating-point per-point attributes (``pos``, ``x``,
+    normals) times 0, integer ones kept. ``"first"``: all become those of their cloud's
+    first kept point (PointNet++; one host read checks there is one). A new ``type(data)``.
     """
     fill = rules._check_choice("fill", fill, FILLS)
     size = batching.num_points(data)
@@ -61,18 +51,15 @@ def _fill(data: Data, drop: Tensor, fill: str, batch: Tensor, ptr: Tensor) -> Da
     if fill == "zero":  # times 0: 3x faster than masked_fill here
         keep = ~drop
         for key in batching.point_keys(data):
-            if data[key].is_floating_point():
-                shape = (-1,) + (1,) * (data[key].dim() - 1)
-                out[key] = data[key] * keep.to(data[key].dtype).view(shape)
+            if (value := data[key]).is_floating_point():
+                out[key] = value * keep.to(value.dtype).view(-1, *[1] * (value.dim() - 1))
         return out
     index = torch.arange(size, device=drop.device)
     first = segment_csr(index.masked_fill(drop, size), ptr, reduce="min")  # [B]
     empty = (first == size) & (ptr.diff() > 0)
     if bool(empty.any()):
-        raise ValueError(
-            f"fill='first' needs at least one kept point per cloud, got every point of "
-            f"cloud {int(empty.nonzero()[0])} dropped"
-        )
+        cloud = int(empty.nonzero()[0])
+        raise ValueError(f"fill='first' needs a kept point per cloud, got none in cloud {cloud}")
     source = torch.where(drop, first.index_select(0, batch), index)
     for key in batching.point_keys(data):
         out[key] = data[key].index_select(0, source)
@@ -80,31 +67,22 @@ def _fill(data: Data, drop: Tensor, fill: str, batch: Tensor, ptr: Tensor) -> Da
 
 
 class _Dropper:
-    """The two call shapes over a rule ``_mask(relevance [P] or None, batch [P], ptr)``.
+    """Both call shapes over ``_mask(relevance [P] or None, batch [P], ptr)``; checks once."""
 
-    The batch vector and relevance are checked here, once per call.
-    """
-
-    uses_relevance, validate = True, True
-    _shown: tuple[str, ...] = ()  # the arguments __repr__ shows
+    uses_relevance, validate = True, True  # subclasses set _shown, the arguments __repr__ shows
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
         return f"{type(self).__name__}({shown})"
 
     def _relevance(self, relevance: Tensor, shape: tuple, what: str, device) -> Tensor | None:
-        rules._check_generator(self.generator, device)
         if not self.uses_relevance:
             return None
         if not isinstance(relevance, Tensor) or not relevance.is_floating_point():
-            raise TypeError(
-                f"relevance must be a floating-point tensor of shape {what}, "
-                f"got {describe(relevance)}"
-            )
-        if tuple(relevance.shape) != shape:
-            raise ValueError(
-                f"relevance must have shape {what} = {shape}, got {tuple(relevance.shape)}"
-            )
+            got = describe(relevance)
+            raise TypeError(f"relevance must be a floating-point tensor of shape {what}, got {got}")
+        if (got := tuple(relevance.shape)) != shape:
+            raise ValueError(f"relevance must have shape {what} = {shape}, got {got}")
         if relevance.device != device:
             raise ValueError(f"relevance must be on {device}, got {relevance.device}")
         return relevance.detach()
@@ -125,8 +103,7 @@ class _Dropper:
         """Drop points of dense clouds (see :mod:`reldrop3d.drop.droppers`)."""
         if not isinstance(points, Tensor) or points.dim() != 3:
             raise TypeError(
-                f"points must be a 3-D tensor [B, N, C] ([B, C, N] with "
-                f"channels_first=True), got {describe(points)}"
+                f"points must be a 3-D tensor [B, N, C] or [B, C, N], got {describe(points)}"
             )
         x = points.transpose(1, 2) if channels_first else points
         shape = tuple(x.shape[:2])
@@ -155,12 +132,9 @@ class _Dropper:
 class RelDrop(_Dropper):
     r"""Relevance-driven input dropout (Gururaj et al. 2025, arXiv 2505.21595).
 
-    Drops, in every cloud, the points that mattered most to the model (per-point
-    relevance, e.g. LRP) so that it learns to use the rest of the shape: the mask of
-    :func:`~reldrop3d.drop.relevance_mask` (same ``alpha``, ``beta``, ``mode``,
-    ``min_points``, ``generator``), then :func:`apply_fill` with ``fill``.
-    ``validate``: check the batch vector and that the relevance is finite (a NaN names
-    its cloud; one host read); ``False`` trusts them.
+    Drops the points that mattered most to the model (relevance, e.g. LRP), so that it
+    learns to use the rest of the shape: :func:`~reldrop3d.drop.relevance_mask` (same
+    arguments, ``validate`` included), then :func:`apply_fill`.
     """
 
     _shown = ("alpha", "beta", "mode", "fill", "min_points")
@@ -190,9 +164,9 @@ class RelDrop(_Dropper):
 class RateMatchedDrop(RelDrop):
     r"""The rate-matched control of :class:`RelDrop`: as many points per cloud, at random.
 
-    In cloud ``i`` it drops as many points, :math:`c_i`, as :class:`RelDrop` with the
-    same arguments and generator state (its rule's draws come first), but a uniform
-    subset of the cloud: the :math:`c_i` smallest of ``P`` more uniforms.
+    Cloud ``i`` drops as many points, :math:`c_i`, as :class:`RelDrop` with the same
+    arguments and generator state (whose draws come first), but the :math:`c_i` of
+    smallest :math:`U_p \sim U[0, 1)`: a uniform subset.
     """
 
     def _mask(self, relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
@@ -204,9 +178,8 @@ class RateMatchedDrop(RelDrop):
 class RandomPointDropout(_Dropper):
     r"""Random point dropout, the augmentation of the PointNet++ reference code.
 
-    The mask of :func:`~reldrop3d.drop.random_point_mask` (per cloud a drop ratio
-    :math:`\rho_i \sim U[0, \text{max\_ratio})`), then :func:`apply_fill` (default
-    ``"first"``, the PointNet++ convention). ``relevance`` is accepted and ignored.
+    :func:`~reldrop3d.drop.random_point_mask` (same arguments), then :func:`apply_fill`
+    (default ``"first"``, the PointNet++ convention). ``relevance`` is ignored.
     """
 
     uses_relevance = False

@@ -12,16 +12,12 @@ Cloud ``i`` (``n_i`` points) normalises its relevance ``R`` to
   :math:`\propto w_p = (1 - \alpha) r_p + \alpha / n_i`: the :math:`d_i` smallest
   :math:`E_p / w_p`, :math:`E_p \sim \operatorname{Exp}(1)` (Efraimidis-Spirakis).
 
-Every cloud keeps ``floor = max(min_points, 1)`` points: ``topk`` and ``sample`` drop
+Every cloud keeps ``floor = max(min_points, 1)`` points: ``topk``, ``sample`` drop
 :math:`\min(d_i, n_i - \text{floor})`; a ``threshold`` cloud with more candidates keeps
-its ``floor`` points of smallest :math:`\alpha U_p + (1 - \alpha) r_p`. ``beta = 0``
-drops nothing; ``round`` is half-to-even.
-
-Shapes: ``relevance [P]``, ``batch [P]`` (sorted cloud ids), ``ptr [B + 1]``; masks
-``[P]`` bool, ``True`` = drop. Per-cloud min, max and counts are ``segment_csr`` over
-``ptr``, ranks within clouds one sort of a (cloud, key) composite (:func:`_rank`); no
-loop over clouds. Draws follow the flat point order, so a seed drops the same points
-whatever the batch's form.
+its ``floor`` of smallest :math:`\alpha U_p + (1 - \alpha) r_p`. ``beta = 0`` drops
+nothing; ``round`` is half-to-even. ``relevance [P]``, ``batch [P]`` (sorted cloud ids),
+``ptr [B + 1]``; masks ``[P]`` bool, ``True`` = drop. Per-cloud min, max and counts are
+``segment_csr`` over ``ptr``, ranks one sort of a (cloud, key) composite (:func:`_rank`).
 """
 
 from __future__ import annotations
@@ -53,12 +49,11 @@ def relevance_mask(
 ) -> Tensor:
     r"""Which points RelDrop drops: ``[P]`` bool, ``True`` = drop (rules: module docstring).
 
-    ``relevance [P]`` float (never modified); ``batch [P]`` the sorted cloud ids
-    (``None``: one cloud); ``alpha`` (randomness) and ``beta`` (share to drop) in
-    ``[0, 1]``; ``generator`` on the data's device (a seed drops the same points);
-    ``ptr [B + 1]`` (``Batch.ptr``; else ``B`` is read from ``batch[-1]``, a host
-    read); ``validate``: check ``batch``/``ptr`` and that ``relevance`` is finite (a
-    NaN names its cloud; a host read), ``False`` trusts them.
+    ``relevance [P]`` float (never modified); ``batch [P]`` sorted cloud ids (``None``:
+    one cloud); ``alpha`` (randomness), ``beta`` (share to drop) in ``[0, 1]``;
+    ``generator`` on the data's device (a seed drops the same points, drawn in flat point
+    order); ``ptr [B + 1]`` (else ``B`` is read from ``batch[-1]``); ``validate``: check
+    ``batch``/``ptr`` and that ``relevance`` is finite (one host read; a NaN names its cloud).
     """
     alpha, beta, mode, floor = _rule_args(alpha, beta, mode, min_points)
     ok = isinstance(relevance, Tensor) and relevance.is_floating_point() and relevance.ndim == 1
@@ -116,8 +111,7 @@ def random_point_mask(
     """
     max_ratio = _check_ratio("max_ratio", max_ratio)
     floor = max(_check_count("min_points", min_points), 1)
-    if batch is None and num_points is not None:
-        num_points = _check_count("num_points", num_points)
+    num_points = None if num_points is None else _check_count("num_points", num_points)
     device = batch.device if isinstance(batch, Tensor) else getattr(generator, "device", None)
     _check_generator(generator, device)
     batch, ptr = check_batch_vector(batch, ptr, num_points, device=device, check_values=validate)
@@ -135,12 +129,10 @@ def _normalised(relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
 
 
 def _rank(key: Tensor, batch: Tensor, ptr: Tensor, order: Tensor | None = None) -> Tensor:
-    r"""Rank ``[P]`` of every point within its cloud by ``key`` (ascending, from 0).
-
-    One stable sort of the int64 key :math:`2^{32} b_p + k_p`, :math:`k_p \in [0, 2^{32})`
-    the float32 bits of ``key`` made order-preserving (keys compare as float32); ties
-    keep the order of the permutation ``order`` (default: the points'). Sorted position
-    ``s`` of cloud ``b`` has rank ``s - ptr[b]``.
+    r"""Rank ``[P]`` of every point within its cloud by ``key`` (ascending, from 0): one
+    stable sort of the int64 :math:`2^{32} b_p + k_p`, :math:`k_p \in [0, 2^{32})` the
+    float32 bits of ``key`` made order-preserving; ties keep the order of the permutation
+    ``order`` (default: the points'). Sorted position ``s`` in cloud ``b``: rank ``s - ptr[b]``.
     """
     bits = key.float().add(0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into 0.0
     composite = (batch << 32) + torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2**31
@@ -153,17 +145,15 @@ def _rank(key: Tensor, batch: Tensor, ptr: Tensor, order: Tensor | None = None) 
 
 
 def _guard(drop: Tensor, key: Tensor, batch: Tensor, ptr: Tensor, floor: int) -> Tensor:
-    """``min_points``: a cloud that would drop more than ``n_i - floor`` points keeps its
-    ``floor`` points of smallest ``key`` instead; ranks only if one does (a host read)."""
+    """A cloud dropping over ``n_i - floor`` points keeps its ``floor`` of smallest ``key``."""
     over = segment_csr(drop.long(), ptr, reduce="sum") > (ptr.diff() - floor).clamp(min=0)
-    if not bool(over.any()):
+    if not bool(over.any()):  # rank (a sort) only if some cloud is over (one host read)
         return drop
     return torch.where(over.index_select(0, batch), _rank(key, batch, ptr) >= floor, drop)
 
 
 def _check_finite(relevance: Tensor, batch: Tensor, ptr: Tensor) -> None:
-    """Raise the ``ValueError`` naming the first cloud with a non-finite relevance (one host
-    read: a float64 sum is finite iff every value is)."""
+    """The ``ValueError`` naming the first non-finite relevance (a float64 sum: one host read)."""
     if not bool(torch.isfinite(relevance.sum(dtype=torch.float64))):
         at = int((~torch.isfinite(relevance)).nonzero()[0])
         cloud = int(batch[at])
@@ -198,14 +188,10 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 def _check_generator(generator: torch.Generator | None, device: torch.device | None) -> None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
-        )
+        raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
     if generator is not None and device is not None and generator.device.type != device.type:
-        raise ValueError(
-            f"generator must live on the data's device ({device.type}), "
-            f"got a generator on {generator.device}"
-        )
+        where = f"got a generator on {generator.device}"
+        raise ValueError(f"generator must live on the data's device ({device.type}), {where}")
 
 
 def _rule_args(alpha: float, beta: float, mode: str, min_points: int):
