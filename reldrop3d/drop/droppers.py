@@ -1,28 +1,12 @@
-r"""The droppers: a drop mask applied to a batch, and the transforms built on it.
+r"""The droppers: a rule of :mod:`reldrop3d.drop.mask`, then :func:`apply_fill`; inputs kept.
 
-:func:`apply_fill` applies ``drop [P]`` (bool, ``True`` = drop) to a PyG batch:
-
-- ``"remove"``: the dropped points are gone (:func:`~reldrop3d.data.batching.keep_points`:
-  per-point attributes, ``batch``/``ptr`` and edges follow; ``to_data_list`` works).
-- ``"zero"``: every floating-point per-point attribute (``pos``, ``x``, normals) of a
-  dropped point is multiplied by 0, integer ones (``part``) kept; sizes unchanged.
-- ``"first"``: every per-point attribute of a dropped point becomes that of the
-  first kept point of its cloud (the PointNet++ convention); sizes unchanged.
-
-:class:`RelDrop`, :class:`RateMatchedDrop` and :class:`RandomPointDropout` are a
-rule of :mod:`reldrop3d.drop.mask` followed by that fill, with two call shapes:
-
-- ``dropper(batch, relevance)``: a PyG ``Batch`` (or one-cloud ``Data``) with ``P``
-  points, ``relevance [P]``; returns a new batch.
-- ``dropper.dense(points, relevance, mask=None, channels_first=False)``: ``points
-  [B, N, C]`` (``[B, C, N]`` with ``channels_first``), ``relevance [B, N]``, ``mask
-  [B, N]`` of valid points (padding is never dropped nor counted, and left as it
-  is); returns ``(points_out, drop [B, N])``, or with ``fill="remove"`` ``(packed,
-  valid [B, N])``, each cloud's kept points moved, in order, to the front of its row.
-
-The dense form is flattened (:func:`~reldrop3d.data.batching.from_dense`), dropped
-by the same code, and padded back, so with the same generator state both forms
-drop the same points. Inputs are never modified.
+``dropper(batch, relevance [P])`` drops points of a PyG ``Batch`` (or one-cloud ``Data``)
+of ``P`` points and returns a new one. ``dropper.dense(points, relevance, mask=None,
+channels_first=False)`` takes ``points [B, N, C]`` (``[B, C, N]`` with ``channels_first``),
+``relevance [B, N]`` and ``mask [B, N]`` of valid points (padding is never dropped nor
+counted, and left as it is) and returns ``(points_out, drop [B, N])``, or with
+``fill="remove"`` ``(packed, valid [B, N])``, kept points moved, in order, to the front of
+their row; it flattens, drops by the same code and pads back: both forms drop the same points.
 """
 
 from __future__ import annotations
@@ -35,30 +19,22 @@ from torch_geometric.data import Data
 
 from reldrop3d.data import batching
 from reldrop3d.data.batching import describe
-from reldrop3d.drop.mask import (
-    FILLS,
-    _check_choice,
-    _check_count,
-    _check_finite,
-    _check_generator,
-    _check_ratio,
-    _random_mask,
-    _rule_args,
-    _rule_mask,
-    _same_count_mask,
-)
+from reldrop3d.drop import mask as rules
+from reldrop3d.drop.mask import FILLS, random_point_mask, relevance_mask
 from reldrop3d.ops.segment import segment_csr
 
 __all__ = ["RandomPointDropout", "RateMatchedDrop", "RelDrop", "apply_fill"]
 
 
 def apply_fill(data: Data, drop: Tensor, fill: str = "remove") -> Data:
-    """``data`` with the points where ``drop [P]`` is true filled (see the module docstring).
+    """``data`` (``P`` points) with the points where ``drop [P]`` (bool) is true filled.
 
-    Returns a new object of ``data``'s class. ``"first"`` needs a kept point in every
-    cloud that drops any (one host read); ``"remove"`` reads the new size.
+    ``"remove"``: they are gone (:func:`~reldrop3d.data.batching.keep_points`; reads the
+    new size). ``"zero"``: their floating-point per-point attributes (``pos``, ``x``,
+    normals) times 0, integer ones kept. ``"first"``: all become those of their cloud's
+    first kept point (PointNet++; one host read checks there is one). A new ``type(data)``.
     """
-    fill = _check_choice("fill", fill, FILLS)
+    fill = rules._check_choice("fill", fill, FILLS)
     size = batching.num_points(data)
     if not isinstance(drop, Tensor) or drop.dtype != torch.bool or drop.shape != (size,):
         raise TypeError(
@@ -71,54 +47,42 @@ def _fill(data: Data, drop: Tensor, fill: str, batch: Tensor, ptr: Tensor) -> Da
     """:func:`apply_fill` on checked arguments (``batch``, ``ptr``: the checked batch vector)."""
     if fill == "remove":
         return batching._keep_points(data, ~drop, batch, ptr)
-    out, keys = copy.copy(data), batching.point_keys(data)
+    out, size = copy.copy(data), drop.numel()
     if fill == "zero":  # times 0: 3x faster than masked_fill here
         keep = ~drop
-        for key in keys:
-            if data[key].is_floating_point():
-                shape = (-1,) + (1,) * (data[key].dim() - 1)
-                out[key] = data[key] * keep.to(data[key].dtype).view(shape)
+        for key in batching.point_keys(data):
+            if (value := data[key]).is_floating_point():
+                out[key] = value * keep.to(value.dtype).view(-1, *[1] * (value.dim() - 1))
         return out
-    size = drop.numel()
     index = torch.arange(size, device=drop.device)
     first = segment_csr(index.masked_fill(drop, size), ptr, reduce="min")  # [B]
     empty = (first == size) & (ptr.diff() > 0)
     if bool(empty.any()):
-        raise ValueError(
-            f"fill='first' needs at least one kept point per cloud, got every point of "
-            f"cloud {int(empty.nonzero()[0])} dropped"
-        )
+        cloud = int(empty.nonzero()[0])
+        raise ValueError(f"fill='first' needs a kept point per cloud, got none in cloud {cloud}")
     source = torch.where(drop, first.index_select(0, batch), index)
-    for key in keys:
+    for key in batching.point_keys(data):
         out[key] = data[key].index_select(0, source)
     return out
 
 
 class _Dropper:
-    """The two call shapes over a rule ``_mask(relevance [P] or None, batch [P], ptr)``."""
+    """Both call shapes over ``_mask(relevance [P] or None, batch [P], ptr)``; checks once."""
 
-    fill: str
-    generator: torch.Generator | None
-    validate = True
-    _shown: tuple[str, ...] = ()  # the arguments __repr__ shows
+    uses_relevance, validate = True, True  # subclasses set _shown, the arguments __repr__ shows
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
         return f"{type(self).__name__}({shown})"
 
-    def _mask(self, relevance: Tensor | None, batch: Tensor, ptr: Tensor) -> Tensor:
-        raise NotImplementedError
-
     def _relevance(self, relevance: Tensor, shape: tuple, what: str, device) -> Tensor | None:
+        if not self.uses_relevance:
+            return None
         if not isinstance(relevance, Tensor) or not relevance.is_floating_point():
-            raise TypeError(
-                f"relevance must be a floating-point tensor of shape {what}, "
-                f"got {describe(relevance)}"
-            )
-        if tuple(relevance.shape) != shape:
-            raise ValueError(
-                f"relevance must have shape {what} = {shape}, got {tuple(relevance.shape)}"
-            )
+            got = describe(relevance)
+            raise TypeError(f"relevance must be a floating-point tensor of shape {what}, got {got}")
+        if (got := tuple(relevance.shape)) != shape:
+            raise ValueError(f"relevance must have shape {what} = {shape}, got {got}")
         if relevance.device != device:
             raise ValueError(f"relevance must be on {device}, got {relevance.device}")
         return relevance.detach()
@@ -126,9 +90,7 @@ class _Dropper:
     def __call__(self, batch: Data, relevance: Tensor | None = None) -> Data:
         """Drop points of a PyG batch (see :mod:`reldrop3d.drop.droppers`)."""
         vector, ptr = batching.batch_vector(batch, check_values=self.validate)
-        _check_generator(self.generator, vector.device)
         relevance = self._relevance(relevance, (vector.numel(),), "[num_points]", vector.device)
-        # the batch vector is checked once per call, not again in the fill
         return _fill(batch, self._mask(relevance, vector, ptr), self.fill, vector, ptr)
 
     def dense(
@@ -141,8 +103,7 @@ class _Dropper:
         """Drop points of dense clouds (see :mod:`reldrop3d.drop.droppers`)."""
         if not isinstance(points, Tensor) or points.dim() != 3:
             raise TypeError(
-                f"points must be a 3-D tensor [B, N, C] ([B, C, N] with "
-                f"channels_first=True), got {describe(points)}"
+                f"points must be a 3-D tensor [B, N, C] or [B, C, N], got {describe(points)}"
             )
         x = points.transpose(1, 2) if channels_first else points
         shape = tuple(x.shape[:2])
@@ -152,7 +113,6 @@ class _Dropper:
             raise TypeError(
                 f"mask must be a bool tensor of shape [B, N] = {shape}, got {describe(mask)}"
             )
-        _check_generator(self.generator, x.device)
         relevance = self._relevance(relevance, shape, "[B, N]", x.device)
         flat = batching.from_dense(x, mask)  # a flat batch of the valid points
         if relevance is not None:
@@ -172,20 +132,9 @@ class _Dropper:
 class RelDrop(_Dropper):
     r"""Relevance-driven input dropout (Gururaj et al. 2025, arXiv 2505.21595).
 
-    Drops, in every cloud, the points that mattered most to the model (per-point
-    relevance, e.g. LRP) so that it learns to use the rest of the shape: the rule
-    of :func:`~reldrop3d.drop.relevance_mask` (see :mod:`reldrop3d.drop.mask`), then
-    :func:`apply_fill`. Call shapes: see :mod:`reldrop3d.drop.droppers`.
-
-    Args:
-        alpha: randomness in ``[0, 1]``.
-        beta: largest share of each cloud to drop, in ``[0, 1]``.
-        mode: ``"threshold"``, ``"topk"`` or ``"sample"``.
-        fill: ``"remove"``, ``"zero"`` or ``"first"``.
-        min_points: points every cloud keeps (enough for the model's neighbourhoods).
-        generator: random source on the data's device; ``None``: torch's default.
-        validate: check the batch vector and that the relevance is finite (a NaN
-            names its cloud; one host read). ``False`` trusts them.
+    Drops the points that mattered most to the model (relevance, e.g. LRP), so that it
+    learns to use the rest of the shape: :func:`~reldrop3d.drop.relevance_mask` (same
+    arguments, ``validate`` included), then :func:`apply_fill`.
     """
 
     _shown = ("alpha", "beta", "mode", "fill", "min_points")
@@ -200,42 +149,40 @@ class RelDrop(_Dropper):
         generator: torch.Generator | None = None,
         validate: bool = True,
     ) -> None:
-        self.alpha, self.beta, self.mode, self._floor = _rule_args(alpha, beta, mode, min_points)
-        self.min_points, self.fill = int(min_points), _check_choice("fill", fill, FILLS)
-        _check_generator(generator, None)
+        self.alpha, self.beta, self.mode, _ = rules._rule_args(alpha, beta, mode, min_points)
+        self.min_points, self.fill = int(min_points), rules._check_choice("fill", fill, FILLS)
+        rules._check_generator(generator, None)
         self.generator, self.validate = generator, bool(validate)
 
     def _mask(self, relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
         if self.validate:
-            _check_finite(relevance, batch, ptr)
-        rule = (self.alpha, self.beta, self.mode, self._floor, self.generator)
-        return _rule_mask(relevance, batch, ptr, *rule)
+            rules._check_finite(relevance, batch, ptr)
+        rule = (self.alpha, self.beta, self.mode, self.min_points, self.generator)
+        return relevance_mask(relevance, batch, *rule, ptr=ptr, validate=False)
 
 
 class RateMatchedDrop(RelDrop):
     r"""The rate-matched control of :class:`RelDrop`: as many points per cloud, at random.
 
-    In cloud ``i`` it drops exactly :math:`c_i` points, the number :class:`RelDrop`
-    with the same arguments and generator state drops there (its rule's draws come
-    first), chosen uniformly at random among the cloud's points (``P`` more
-    uniforms): only *which* points go differs. Same arguments, fills and call
-    shapes as :class:`RelDrop`.
+    Cloud ``i`` drops as many points, :math:`c_i`, as :class:`RelDrop` with the same
+    arguments and generator state (whose draws come first), but the :math:`c_i` of
+    smallest :math:`U_p \sim U[0, 1)`: a uniform subset.
     """
 
     def _mask(self, relevance: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
-        return _same_count_mask(super()._mask(relevance, batch, ptr), batch, ptr, self.generator)
+        count = segment_csr(super()._mask(relevance, batch, ptr).long(), ptr, reduce="sum")
+        u = torch.rand(batch.shape, generator=self.generator, device=batch.device)
+        return rules._rank(u, batch, ptr) < count.index_select(0, batch)
 
 
 class RandomPointDropout(_Dropper):
     r"""Random point dropout, the augmentation of the PointNet++ reference code.
 
-    Per cloud a ratio :math:`\rho_i \sim U[0, \text{max\_ratio})`, every point dropped
-    with probability :math:`\rho_i` (:func:`~reldrop3d.drop.random_point_mask`), at
-    least ``max(min_points, 1)`` points kept, then :func:`apply_fill` (default
-    ``"first"``, the PointNet++ convention). Same call shapes as :class:`RelDrop`;
-    ``relevance`` is accepted and ignored.
+    :func:`~reldrop3d.drop.random_point_mask` (same arguments), then :func:`apply_fill`
+    (default ``"first"``, the PointNet++ convention). ``relevance`` is ignored.
     """
 
+    uses_relevance = False
     _shown = ("max_ratio", "fill", "min_points")
 
     def __init__(
@@ -245,13 +192,11 @@ class RandomPointDropout(_Dropper):
         generator: torch.Generator | None = None,
         min_points: int = 1,
     ) -> None:
-        self.max_ratio = _check_ratio("max_ratio", max_ratio)
-        self.fill = _check_choice("fill", fill, FILLS)
-        _check_generator(generator, None)
-        self.generator, self.min_points = generator, _check_count("min_points", min_points)
-
-    def _relevance(self, relevance, shape, what, device) -> None:
-        return None
+        self.max_ratio = rules._check_ratio("max_ratio", max_ratio)
+        self.fill = rules._check_choice("fill", fill, FILLS)
+        rules._check_generator(generator, None)
+        self.generator, self.min_points = generator, rules._check_count("min_points", min_points)
 
     def _mask(self, relevance: None, batch: Tensor, ptr: Tensor) -> Tensor:
-        return _random_mask(batch, ptr, self.max_ratio, max(self.min_points, 1), self.generator)
+        rule = (self.max_ratio, self.min_points, self.generator)
+        return random_point_mask(batch, *rule, ptr=ptr, validate=False)
