@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from reldrop3d.data.batching import to_dense
 from reldrop3d.drop import RelDrop
-from reldrop3d.evaluate._grid import rank_in_row
+from reldrop3d.evaluate._corruptions import rank_in_row
 from reldrop3d.evaluate._running import (
     Relevance,
     base_seed,
