@@ -37,10 +37,10 @@ from reldrop3d.data.batching import describe
 from reldrop3d.evaluate._corruptions import LEVELS, resolve
 from reldrop3d.evaluate._running import (
     base_seed,
-    batches,
     class_names,
     eval_mode,
     labels_of,
+    mean_defined,
     num_classes_of,
     resolve_device,
     seeded,
@@ -85,20 +85,19 @@ def evaluate(
     pred, target, loss = _predict(model, loader, device, transform)
     num_classes = num_classes_of(model, loader, num_classes)
     if num_classes is None:
-        num_classes = int(max(pred.max(), target.max())) + 1
+        num_classes = _seen(pred, target)
     names = list(names) if names is not None else class_names(loader, num_classes)
     if len(names) != num_classes:
         raise ValueError(f"names must hold num_classes = {num_classes} names, got {len(names)}")
-    count = torch.bincount(target, minlength=num_classes)
-    correct = torch.bincount(target[pred == target], minlength=num_classes)
+    oa, macc, correct, count = _accuracy(pred, target, num_classes)
     per_class = {
         name: {"accuracy": int(k) / int(n) if n else None, "correct": int(k), "count": int(n)}
         for name, k, n in zip(names, correct, count)
     }
     return {
         "loss": loss / target.numel(),
-        "oa": _oa(pred, target),
-        "macc": _macc(pred, target, num_classes),
+        "oa": oa,
+        "macc": macc,
         "num_samples": int(target.numel()),
         "per_class": per_class,
     }
@@ -115,7 +114,8 @@ def _predict(
     device = resolve_device(model, device)
     preds, targets, loss = [], [], 0.0
     with eval_mode(model):
-        for batch in batches(loader, device):
+        for batch in loader:
+            batch = batch.to(device)
             if transform is not None:
                 batch = transform(batch)
             logits, y = model(batch), labels_of(batch)
@@ -132,24 +132,27 @@ def _predict(
     return torch.cat(preds), torch.cat(targets), loss
 
 
-def _oa(pred: Tensor, target: Tensor) -> float:
-    """Overall accuracy ``OA`` (``nan`` for no cloud)."""
-    return float((pred == target).double().mean()) if pred.numel() else float("nan")
+def _seen(pred: Tensor, target: Tensor) -> int:
+    """The number of classes that ``pred`` and ``target`` show."""
+    return int(max(pred.max(), target.max())) + 1
 
 
-def _macc(pred: Tensor, target: Tensor, num_classes: int) -> float:
-    """Mean of the defined class accuracies ``mAcc`` (``nan`` if none is defined)."""
-    count = torch.bincount(target, minlength=num_classes).double()
-    correct = torch.bincount(target[pred == target], minlength=num_classes).double()
+def _accuracy(
+    pred: Tensor, target: Tensor, num_classes: int
+) -> tuple[float, float, Tensor, Tensor]:
+    """``(OA, mAcc, correct [C], count [C])``; ``OA`` / ``mAcc`` are ``nan`` when undefined."""
+    count = torch.bincount(target, minlength=num_classes)
+    correct = torch.bincount(target[pred == target], minlength=num_classes)
+    oa = float((pred == target).double().mean()) if pred.numel() else float("nan")
     defined = count > 0
-    return float((correct[defined] / count[defined]).mean()) if defined.any() else float("nan")
+    ratio = correct[defined].double() / count[defined].double()
+    return oa, float(ratio.mean()) if defined.any() else float("nan"), correct, count
 
 
 def _scores(model, loader, device, num_classes, transform=None) -> tuple[float, float]:
     """``(OA, mAcc)`` of ``model`` on ``loader``."""
     pred, target, _ = _predict(model, loader, device, transform)
-    classes = num_classes or int(max(pred.max(), target.max())) + 1
-    return _oa(pred, target), _macc(pred, target, classes)
+    return _accuracy(pred, target, num_classes or _seen(pred, target))[:2]
 
 
 def corruption_accuracy(
@@ -288,8 +291,8 @@ def robustness_summary(results: Mapping, reference: Mapping = MODELNET_C_DGCNN) 
         for n in names
     }
     return {
-        "mce": _mean(ce.values()),
-        "rmce": _mean(rce.values()) if has_clean else None,
+        "mce": mean_defined(ce.values()),
+        "rmce": mean_defined(rce.values()) if has_clean else None,
         "moa": sum(ours[n] for n in names) / len(names),
         "ce": ce,
         "rce": rce,
@@ -317,8 +320,3 @@ def _ratio(num: float, den: float) -> float | None:
     if abs(den) <= _TOL:
         return 1.0 if abs(num) <= _TOL else None
     return num / den
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    defined = [v for v in values if v is not None]
-    return sum(defined) / len(defined) if defined else None

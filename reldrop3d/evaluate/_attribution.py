@@ -26,7 +26,7 @@ per class and overall.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -34,15 +34,16 @@ from torch_geometric.utils import scatter
 
 from reldrop3d.data.batching import batch_vector, describe, num_points, to_dense
 from reldrop3d.evaluate._running import (
+    Relevance,
     base_seed,
-    batches,
     class_names,
     eval_mode,
-    labels_of,
+    explained_batches,
+    mean_defined,
+    method_name,
     num_classes_of,
     relevance_function,
     resolve_device,
-    seeded,
 )
 
 _REL_TOL = 1e-6  # relative tolerance of the mass-fraction threshold
@@ -51,7 +52,7 @@ _REL_TOL = 1e-6  # relative tolerance of the mass-fraction threshold
 def attribution_report(
     model: nn.Module,
     loader: Iterable,
-    method: str | Callable[[nn.Module, object], Tensor] = "lrp",
+    method: Relevance = "lrp",
     *,
     target: str | None = None,
     shares: Sequence[float] = (0.5, 0.9),
@@ -106,19 +107,14 @@ def attribution_report(
     names = class_names(loader, num_classes)
     relevance_of = relevance_function(method, relevance_kwargs)
     seed = base_seed(seed, generator)
-    if target not in (None, "pred"):
-        raise ValueError(f"target must be None (the label) or 'pred', got {target!r}")
     if not all(0 < q <= 1 for q in shares):
         raise ValueError(f"shares must lie in (0, 1], got {list(shares)}")
     clouds: list[dict[str, Tensor]] = []
     with eval_mode(model):
-        for index, batch in enumerate(batches(loader, device)):
-            label = labels_of(batch)
-            goal = label
-            if target == "pred":
-                with torch.no_grad():
-                    goal = model(batch).argmax(dim=-1)
-            rel = relevance_of(model, batch, goal, seeded(seed, device, "attribution", index))
+        for batch, label, goal, gen in explained_batches(
+            model, loader, target, seed, device, "attribution"
+        ):
+            rel = relevance_of(model, batch, goal, gen)
             if not isinstance(rel, Tensor) or rel.shape != (num_points(batch),):
                 raise TypeError(
                     f"method must give a relevance tensor [P] = ({num_points(batch)},), "
@@ -153,9 +149,9 @@ def attribution_report(
     overall = {key: _mean(values[defined]) for key, values in cols.items()}
     overall["undefined"] = int((~defined).sum())
     seen = [e for e in per_class.values() if e["count"]]
-    class_mean = {key: _mean_of([e[key] for e in seen]) for key in cols}
+    class_mean = {key: mean_defined(e[key] for e in seen) for key in cols}
     return {
-        "method": method if isinstance(method, str) else getattr(method, "__name__", "custom"),
+        "method": method_name(method),
         "target": "label" if target is None else "pred",
         "num_samples": int(label.numel()),
         "overall": overall,
@@ -229,11 +225,6 @@ def _mean(values: Tensor) -> float | None:
     values = values.double()
     values = values[~values.isnan()]
     return float(values.mean()) if values.numel() else None
-
-
-def _mean_of(values: list[float | None]) -> float | None:
-    defined = [v for v in values if v is not None]
-    return sum(defined) / len(defined) if defined else None
 
 
 def _energy_table(energy_parts, num_classes: int, num_parts: int, names: Sequence[str]) -> Tensor:
