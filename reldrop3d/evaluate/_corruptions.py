@@ -181,18 +181,14 @@ class _Rng:
 
 
 def jitter(grid: Grid, sigma: float, rng: _Rng) -> Grid:
-    r""":math:`p + \sigma\varepsilon`, :math:`\varepsilon \sim N(0, I)`, not clipped [``n``].
-
-    :math:`\sigma = 0.01 (l + 1)`.
-    """
+    r""":math:`p + \sigma\varepsilon`, :math:`\varepsilon \sim N(0, I)`, not clipped [``n``];
+    :math:`\sigma = 0.01 (l + 1)`."""
     return grid.moved(grid.pos + sigma * rng.normal(grid.pos.shape))
 
 
 def drop_global(grid: Grid, rate: float, rng: _Rng) -> Grid:
-    r"""Keep :math:`\max(1, \lfloor n(1 - \rho)\rfloor)` random points [fewer].
-
-    :math:`\rho = 0.25, 0.375, 0.5, 0.625, 0.75`.
-    """
+    r"""Keep :math:`\max(1, \lfloor n(1 - \rho)\rfloor)` random points [fewer];
+    :math:`\rho = 0.25, 0.375, 0.5, 0.625, 0.75`."""
     kept = torch.floor(grid.counts.double() * (1.0 - rate)).long().clamp(min=1)
     return grid.keep(rng.subset(grid.valid, kept))
 
@@ -202,21 +198,18 @@ def drop_local(grid: Grid, total: float, rng: _Rng) -> Grid:
 
     Each of the ``T`` points picks a cluster uniformly (multinomial sizes
     :math:`K_c`); then, cluster after cluster, a random remaining point and its
-    :math:`K_c - 1` nearest remaining points are removed. :math:`T = 100 (l + 1)` at 1024
-    points.
+    :math:`K_c - 1` nearest remaining points go. :math:`T = 100 (l + 1)` at 1024 points.
     """
     count, most = rng.scaled(total, grid)
     which = _cluster_of(rng.clusters(grid.pos.size(0)), most, rng)
     used = torch.arange(most, device=count.device) < count.unsqueeze(1)
     sizes = count.new_zeros(count.size(0), CLUSTERS).scatter_add_(1, which, used.long())
-    return grid.keep(_remove_nearest(grid, sizes.unbind(1), rng))
+    return _remove_patches(grid, sizes.unbind(1), rng)
 
 
 def add_global(grid: Grid, number: float, rng: _Rng) -> Grid:
-    r"""Add :math:`10 (l + 1)` points (at 1024 points) uniform in the unit ball [more].
-
-    :math:`r = U^{1/3}`, :math:`\cos\theta \sim U[-1, 1]`, :math:`\phi \sim U[0, 2\pi)`.
-    """
+    r"""Add :math:`10 (l + 1)` points (at 1024 points) uniform in the unit ball [more]:
+    :math:`r = U^{1/3}`, :math:`\cos\theta \sim U[-1, 1]`, :math:`\phi \sim U[0, 2\pi)`."""
     count, most = rng.scaled(number, grid)
     shape = (grid.pos.size(0), most)
     radius = rng.uniform(shape).pow(1.0 / 3.0)
@@ -251,19 +244,15 @@ def add_local(grid: Grid, total: float, rng: _Rng) -> Grid:
 
 
 def scale(grid: Grid, bound: float, rng: _Rng) -> Grid:
-    r""":math:`p \odot s`, :math:`s \sim U(1/S, S)^3`, then unit-sphere normalised [``n``].
-
-    :math:`S = 1.6 + 0.1 l`.
-    """
+    r""":math:`p \odot s`, :math:`s \sim U(1/S, S)^3`, unit-sphere normalised [``n``];
+    :math:`S = 1.6 + 0.1 l`."""
     factor = rng.uniform((grid.pos.size(0), 1, 3), 1.0 / bound, bound)
     return _unit_sphere(grid.moved(grid.pos * factor))
 
 
 def rotate(grid: Grid, bound: float, rng: _Rng) -> Grid:
-    r""":math:`p R_z(\gamma) R_y(\beta) R_x(\alpha)`, angles :math:`U(-\theta, \theta)` [``n``].
-
-    :math:`\theta = \frac{\pi}{30} (l + 1)`: 6 to 30 degrees.
-    """
+    r""":math:`p R_z(\gamma) R_y(\beta) R_x(\alpha)`, angles :math:`U(-\theta, \theta)` [``n``];
+    :math:`\theta = \frac{\pi}{30} (l + 1)`: 6 to 30 degrees."""
     angles = rng.uniform((grid.pos.size(0), 3), -bound, bound)
     c, s = angles.cos().unbind(1), angles.sin().unbind(1)
     one, zero = torch.ones_like(c[0]), torch.zeros_like(c[0])
@@ -283,18 +272,14 @@ def uniform_noise(grid: Grid, c: float, rng: _Rng) -> Grid:
 
 
 def gaussian_noise(grid: Grid, c: float, rng: _Rng) -> Grid:
-    r""":math:`\mathrm{clip}(p + c\varepsilon, -1, 1)`, :math:`\varepsilon \sim N(0, I)` [``n``].
-
-    :math:`c = 0.01, 0.015, 0.02, 0.025, 0.03`.
-    """
+    r""":math:`\mathrm{clip}(p + c\varepsilon, -1, 1)`, :math:`\varepsilon \sim N(0, I)` [``n``];
+    :math:`c = 0.01, 0.015, 0.02, 0.025, 0.03`."""
     return grid.moved((grid.pos + c * rng.normal(grid.pos.shape)).clamp(-1.0, 1.0))
 
 
 def background_noise(grid: Grid, d: int, rng: _Rng) -> Grid:
-    r"""Add :math:`\lfloor n/d\rfloor` points :math:`U(-1, 1)^3`, box-normalised [more].
-
-    :math:`d = 45, 40, 35, 30, 20`.
-    """
+    r"""Add :math:`\lfloor n/d\rfloor` points :math:`U(-1, 1)^3`, box-normalised [more];
+    :math:`d = 45, 40, 35, 30, 20`."""
     added = rng.uniform((grid.pos.size(0), grid.valid.size(1) // d, 3), -1.0, 1.0)
     return _box(grid.add(added, grid.counts // d))
 
@@ -316,12 +301,9 @@ def upsampling(grid: Grid, d: int, rng: _Rng) -> Grid:
 
 
 def shear(grid: Grid, c: float, rng: _Rng) -> Grid:
-    r""":math:`p M`, :math:`M = [[1, 0, b], [d, 1, e], [f, 0, 1]]`, box-normalised [``n``].
-
-    Each of ``b, d, e, f`` is :math:`\pm U(c - 0.05, c + 0.05)` with a random sign
-    (the reference also draws two factors it does not use; they are not drawn here),
-    :math:`c = 0.05 (l + 1)`.
-    """
+    r""":math:`p M`, :math:`M = [[1, 0, b], [d, 1, e], [f, 0, 1]]`, box-normalised [``n``];
+    each of ``b, d, e, f`` is :math:`\pm U(c - 0.05, c + 0.05)`, :math:`c = 0.05 (l + 1)`
+    (the reference also draws two factors it does not use; they are not drawn here)."""
     rows = grid.pos.size(0)
     factors = rng.uniform((rows, 4), c - 0.05, c + 0.05) * rng.sign((rows, 4))
     b, d, e, f = factors.unbind(1)
@@ -334,7 +316,7 @@ def cutout(grid: Grid, k: int, rng: _Rng) -> Grid:
     r"""``k`` times remove a random remaining point and its 29 nearest remaining points
     [``n - 30k``]; not normalised. :math:`k = 2, 3, 5, 7, 10`; 30 at 1024 points."""
     size, _ = rng.scaled(30, grid)
-    return grid.keep(_remove_nearest(grid, [size] * k, rng))
+    return _remove_patches(grid, [size] * k, rng)
 
 
 def density_decrease(grid: Grid, k: int, rng: _Rng) -> Grid:
@@ -342,15 +324,7 @@ def density_decrease(grid: Grid, k: int, rng: _Rng) -> Grid:
     remaining points nearest to a random remaining point [``n - 75k``]; not normalised.
     :math:`k = l + 1`; 100 at 1024 points."""
     size, _ = rng.scaled(100, grid)
-    removed = torch.floor(size.double() * 0.75).long()
-    alive = grid.valid.clone()
-    for _ in range(k):
-        left = alive.sum(1)
-        patch = _nearest(
-            grid.pos, _at(grid.pos, rng.point(alive)), alive, torch.minimum(size, left)
-        )
-        alive &= ~rng.subset(patch, torch.minimum(removed, left - 1).clamp(min=0))
-    return grid.keep(alive)
+    return _remove_patches(grid, [size] * k, rng, thinned=torch.floor(size.double() * 0.75).long())
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -367,14 +341,22 @@ def _cluster_of(clusters: Tensor, width: int, rng: _Rng) -> Tensor:
     return (u * clusters.unsqueeze(1)).long().clamp_(max=CLUSTERS - 1)
 
 
-def _remove_nearest(grid: Grid, sizes: Sequence[Tensor], rng: _Rng) -> Tensor:
-    """The alive mask ``[B, W]`` after removing, for each ``size [B]`` in turn, a random
-    remaining point and its nearest remaining points, ``min(size, remaining - 1)`` in all."""
+def _remove_patches(
+    grid: Grid, sizes: Sequence[Tensor], rng: _Rng, thinned: Tensor | None = None
+) -> Grid:
+    """For each ``size [B]`` in turn, remove the patch of a random remaining point and its
+    nearest remaining points, ``size`` in all; with ``thinned [B]``, only that many random
+    points of the patch. Every cloud keeps at least one point."""
     alive = grid.valid.clone()
     for size in sizes:
-        take = torch.minimum(size, alive.sum(1) - 1).clamp(min=0)
-        alive &= ~_nearest(grid.pos, _at(grid.pos, rng.point(alive)), alive, take)
-    return alive
+        left = alive.sum(1)
+        centre = _at(grid.pos, rng.point(alive))
+        if thinned is None:
+            alive &= ~_nearest(grid.pos, centre, alive, torch.minimum(size, left - 1).clamp(min=0))
+        else:
+            patch = _nearest(grid.pos, centre, alive, torch.minimum(size, left))
+            alive &= ~rng.subset(patch, torch.minimum(thinned, left - 1).clamp(min=0))
+    return grid.keep(alive)
 
 
 def _unit_sphere(grid: Grid) -> Grid:
@@ -398,33 +380,15 @@ def _box(grid: Grid) -> Grid:
 
 # ----------------------------------------------------------------------------- registry
 
-Corruption = Callable[[Grid, float, _Rng], Grid]
-
-_MODELNET_C: dict[str, Corruption] = {
-    f.__name__: f for f in (jitter, drop_global, drop_local, add_global, add_local, scale, rotate)
-}
-_MODELNET40_C: dict[str, Corruption] = {
-    f.__name__: f
-    for f in (
-        uniform_noise,
-        gaussian_noise,
-        background_noise,
-        impulse_noise,
-        upsampling,
-        shear,
-        cutout,
-        density_decrease,
-    )
-}
-_REGISTRY = {**_MODELNET_C, **_MODELNET40_C}
-
+#: Every corruption ``(grid, p, rng) -> grid``, by name: the functions named in :data:`PARAMETERS`.
+_REGISTRY: dict[str, Callable[[Grid, float, _Rng], Grid]] = {n: globals()[n] for n in PARAMETERS}
 #: The seven ModelNet-C corruptions.
-CORRUPTIONS: tuple[str, ...] = tuple(_MODELNET_C)
+CORRUPTIONS = ("jitter", "drop_global", "drop_local", "add_global", "add_local", "scale", "rotate")
 #: Named suites of corruptions (what ``reldrop3d eval --corruptions`` accepts).
 SUITES: dict[str, tuple[str, ...]] = {
     "modelnet-c": CORRUPTIONS,
-    "modelnet40-c": tuple(_MODELNET40_C),
-    "all": tuple(_REGISTRY),
+    "modelnet40-c": tuple(n for n in PARAMETERS if n not in CORRUPTIONS),
+    "all": tuple(PARAMETERS),
 }
 
 
@@ -468,14 +432,9 @@ def corrupt(
         raise ValueError(f"name must be one of {sorted(_REGISTRY)}, got {name!r}")
     if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
         raise ValueError(f"level must be an int in 0..4, got {level!r}")
-    if reference_points is not None and (
-        isinstance(reference_points, bool)
-        or not isinstance(reference_points, int)
-        or reference_points < 1
-    ):
-        raise ValueError(
-            f"reference_points must be a positive int or None, got {reference_points!r}"
-        )
+    ref = reference_points
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int) or ref < 1):
+        raise ValueError(f"reference_points must be a positive int or None, got {ref!r}")
     data, width, single = _as_batch(points, mask)
     device = data.pos.device
     if generator is not None and not isinstance(generator, torch.Generator):
@@ -487,7 +446,7 @@ def corrupt(
     pos, valid = to_dense(data, width=width)
     grid = Grid(pos, valid, torch.where(valid, torch.arange(valid.size(1), device=device), -1))
     if valid.size(1):  # else no cloud has a point: nothing to corrupt
-        grid = function(grid, PARAMETERS[name][level], _Rng(generator, pos, reference_points))
+        grid = function(grid, PARAMETERS[name][level], _Rng(generator, pos, ref))
     out = from_dense(grid.pos, grid.valid, like=data, source=grid.source)
     if width is None:
         return out
@@ -509,11 +468,8 @@ def _as_batch(points: Data | Tensor, mask: Tensor | None) -> tuple[Data, int | N
         if not ok or not pos.is_floating_point():
             raise TypeError(f"points.pos must be a floating tensor [P, 3], got {describe(pos)}")
         return points, None, False
-    if (
-        not isinstance(points, Tensor)
-        or points.dim() not in (2, 3)
-        or (not points.is_floating_point() or points.size(-1) < 3)
-    ):
+    ok = isinstance(points, Tensor) and points.dim() in (2, 3) and points.size(-1) >= 3
+    if not ok or not points.is_floating_point():
         raise TypeError(
             f"points must be a PyG Batch/Data or a floating tensor [B, N, C] or "
             f"[N, C] with C >= 3, got {describe(points)}"
