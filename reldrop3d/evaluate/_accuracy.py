@@ -18,12 +18,9 @@ and ``ref`` a reference model (DGCNN in the paper, :data:`MODELNET_C_DGCNN`),
     RCE_i = \frac{OA_{clean} - OA_i}{OA^{ref}_{clean} - OA_i^{ref}}, \qquad
     mCE = \overline{CE_i}, \quad RmCE = \overline{RCE_i}, \quad mOA = \overline{OA_i}.
 
-**Division by zero.** When a reference denominator is 0 (a perfect reference,
-or one that loses no accuracy), the ratio is 1 if its numerator is 0 too
-(the run does exactly as well) and *undefined* otherwise: it is reported as
-``None`` and left out of the mean (which is ``None`` when no ratio is
-defined). ModelNet-C rounds intermediate values to three decimals; nothing is
-rounded here.
+A ratio with a zero reference denominator is 1 if its numerator is 0 too and
+otherwise undefined: ``None``, left out of the mean (``None`` when nothing is
+left). Nothing is rounded (ModelNet-C rounds to three decimals).
 """
 
 from __future__ import annotations
@@ -59,8 +56,6 @@ MODELNET_C_DGCNN: dict[str, float] = {
     "add_local": 0.725,
 }
 
-_TOL = 1e-12
-
 
 def evaluate(
     model: nn.Module,
@@ -73,14 +68,12 @@ def evaluate(
 ) -> dict:
     r"""Clean accuracy and loss of ``model`` on ``loader``: a JSON-able dict.
 
-    The model runs in eval mode (every module's mode restored afterwards)
-    without gradients; ``transform`` (e.g. a corruption) maps each batch, on
-    ``device``, before the model sees it. ``num_classes`` defaults to the
-    model's or the dataset's, class names to ``loader.dataset.classes``.
-
-    Returns ``{"loss", "oa", "macc", "num_samples", "per_class": {name:
-    {"accuracy", "correct", "count"}}}``: ``loss`` the mean cross-entropy, the
-    rest as in the module docstring (``accuracy`` ``None`` for a class with no cloud).
+    The model runs in eval mode (modes restored afterwards) without gradients;
+    ``transform`` (e.g. a corruption) maps each batch, on ``device``, first.
+    ``num_classes`` defaults to the model's or the dataset's, class names to
+    ``loader.dataset.classes``. Returns ``{"loss", "oa", "macc", "num_samples",
+    "per_class": {name: {"accuracy", "correct", "count"}}}`` (module docstring;
+    ``accuracy`` ``None`` for a class with no cloud).
     """
     pred, target, loss = _predict(model, loader, device, transform)
     num_classes = num_classes_of(model, loader, num_classes)
@@ -169,13 +162,11 @@ def corruption_accuracy(
 ) -> dict:
     """Accuracy under each corruption and level (ModelNet-C protocol): a JSON-able dict.
 
-    ``corruptions``: a suite name (``"modelnet-c"``, ``"modelnet40-c"``, ``"all"``),
-    comma-separated names, a list of names, or ``{name: f(batch, level, generator)}``
-    of one's own. Every batch is corrupted on the fly, on ``device``. Corruption
-    ``name`` at ``level`` draws from its own generator seeded from ``(seed, name,
-    level)``, so a result does not depend on which other corruptions run, and the
-    same seed and loader order give the same numbers. A ``generator`` replaces
-    ``seed`` by one seed drawn from it.
+    ``corruptions``: a suite name (:data:`SUITES`), comma-separated names, a list of
+    names, or ``{name: f(batch, level, generator)}`` of one's own. Batches are
+    corrupted on the fly, on ``device``, each ``(name, level)`` from its own
+    generator seeded from ``(seed, name, level)``: results do not depend on which
+    other corruptions run. A ``generator`` replaces ``seed`` by one seed drawn from it.
 
     Returns::
 
@@ -217,10 +208,8 @@ def modelnet_c_accuracy(
     device: str | torch.device | None = None,
 ) -> dict:
     """Accuracy on the official ModelNet-C files in ``root`` (:class:`~reldrop3d.data.ModelNetC`),
-    so that results compare with the published tables; the same dict as
-    :func:`corruption_accuracy`, with ``"files": root`` instead of a seed.
-
-    ``indices`` evaluates the same subset of the test clouds in every file.
+    comparable with the published tables; :func:`corruption_accuracy`'s dict with
+    ``"files": root`` for the seed. ``indices``: the test clouds used in every file.
     """
     from torch.utils.data import Subset
     from torch_geometric.loader import DataLoader
@@ -257,24 +246,15 @@ def _by_level(names: Iterable[str], levels: list[int], score: Callable) -> dict:
 
 
 def robustness_summary(results: Mapping, reference: Mapping = MODELNET_C_DGCNN) -> dict:
-    r"""mCE, RmCE and mOA of ``results`` against ``reference``, with the per-corruption ratios.
-
-    ``results`` and ``reference`` are :func:`corruption_accuracy` results or flat
-    ``{name: mean OA}`` tables (``"clean"``: the clean OA) such as
-    :data:`MODELNET_C_DGCNN`. For the corruptions ``i`` both have,
-    :math:`CE_i = (1 - OA_i) / (1 - OA_i^{ref})` and
-    :math:`RCE_i = (OA_{clean} - OA_i) / (OA^{ref}_{clean} - OA_i^{ref})`, ``None``
-    where undefined (module docstring).
+    r"""mCE, RmCE and mOA (module docstring) of ``results`` against ``reference`` over the
+    corruptions both have; each a :func:`corruption_accuracy` result or a flat
+    ``{name: mean OA, "clean": OA}`` such as :data:`MODELNET_C_DGCNN`.
 
     Returns ``{"mce", "rmce", "moa", "ce": {name: CE}, "rce": {name: RCE},
-    "undefined": [names with an undefined CE or RCE], "unmatched": [corruptions
-    of results missing from the reference]}``; ``moa`` averages the compared
-    corruptions only; ``rmce`` and the RCEs are ``None`` when either side lacks
-    the clean accuracy.
-
-    Raises:
-        TypeError: ``results`` or ``reference`` is not a mapping.
-        ValueError: they share no corruption.
+    "undefined": [names with an undefined CE or RCE], "unmatched": [names missing
+    from the reference]}``; ``rmce`` and the RCEs are ``None`` when a side lacks
+    the clean OA. Raises ``TypeError`` for a non-mapping, ``ValueError`` when the
+    two share no corruption.
     """
     ours, ref = _accuracies(results, "results"), _accuracies(reference, "reference")
     names = [n for n in ours if n != "clean" and n in ref]
@@ -316,7 +296,7 @@ def _accuracies(results: Mapping, what: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in results.items()}
 
 
-def _ratio(num: float, den: float) -> float | None:
-    if abs(den) <= _TOL:
-        return 1.0 if abs(num) <= _TOL else None
+def _ratio(num: float, den: float, tol: float = 1e-12) -> float | None:
+    if abs(den) <= tol:
+        return 1.0 if abs(num) <= tol else None
     return num / den

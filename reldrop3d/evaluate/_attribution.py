@@ -18,10 +18,8 @@ relevance) has no defined value: ``nan``.
   S_{i,j}`, the share of positive relevance inside the chosen parts (in the
   spirit of the energy-based pointing game, Rao et al. 2023).
 
-:func:`attribution_report` computes them batch by batch from the flat
-relevance ``[P]`` and the batch vector, with scatter over the clouds (and
-over the (cloud, part) pairs) and no loop over clouds, and aggregates them
-per class and overall.
+:func:`attribution_report` computes them per batch by scatter over the clouds
+(and the (cloud, part) pairs) and aggregates them per class and overall.
 """
 
 from __future__ import annotations
@@ -68,19 +66,14 @@ def attribution_report(
 ) -> dict:
     r"""Relevance spread and part-level relevance over a loader, per class and overall.
 
-    Args:
-        model: classifier; ``method``: a ``point_relevance`` method name or a
-            callable ``(model, batch) -> relevance [P]``.
-        target: ``None`` explains the label, ``"pred"`` the predicted class.
-        shares: the ``q`` of the mass fractions, in ``(0, 1]`` (keys ``"mass_50"``,
-            ``"mass_90"``).
-        share_threshold: the part share from which a part counts in ``parts_above``.
-        energy_parts: the parts :math:`\mathcal{J}` of the part energy: part ids (same for all
-            clouds), a mapping ``{class index or name: part ids}``, or a bool
-            tensor ``[num_parts]`` / ``[num_classes, num_parts]``; ``None``: no energy.
-        num_parts, part_names: default to the dataset's ``num_parts`` /
-            ``part_names``; part metrics run when batches carry ``part``.
-        seed / generator: for ``method="random"``.
+    ``method``: a ``point_relevance`` method name or a callable ``(model, batch) ->
+    relevance [P]``; ``target``: ``None`` explains the label, ``"pred"`` the predicted
+    class; ``shares``: the ``q`` of the mass fractions, in ``(0, 1]`` (keys ``"mass_50"``,
+    ...); ``share_threshold``: the share from which a part counts in ``parts_above``;
+    ``energy_parts``: the parts :math:`\mathcal{J}` of the part energy, as part ids,
+    ``{class index or name: part ids}`` or a bool tensor ``[num_parts]`` /
+    ``[num_classes, num_parts]`` (``None``: no energy); ``num_parts``, ``part_names``:
+    default the dataset's; ``seed`` / ``generator``: for ``method="random"``.
 
     Returns a JSON-able dict::
 
@@ -91,9 +84,8 @@ def attribution_report(
          "per_class": {class name: {"count", "entropy", "mass_50", ..., "undefined",
                                     "part_shares": {part name: mean share}}}}
 
-    Means are over the clouds with positive relevance (``undefined`` counts the
-    others); part keys appear when the data has part labels, ``part_energy``
-    when ``energy_parts`` is given; a mean over no cloud is ``None``.
+    Means are over the clouds with positive relevance (``undefined`` counts the others),
+    ``None`` over no cloud; part keys appear when batches carry ``part``.
     """
     device = resolve_device(model, device)
     dataset = getattr(loader, "dataset", None)
@@ -101,9 +93,7 @@ def attribution_report(
     part_names = part_names if part_names is not None else getattr(dataset, "part_names", None)
     num_classes = num_classes_of(model, loader, num_classes)
     if num_classes is None:
-        raise ValueError(
-            "num_classes must be given when neither the model nor the dataset has num_classes"
-        )
+        raise ValueError("num_classes must be given: neither model nor dataset has num_classes")
     names = class_names(loader, num_classes)
     relevance_of = relevance_function(method, relevance_kwargs)
     seed = base_seed(seed, generator)
@@ -232,11 +222,9 @@ def _energy_table(energy_parts, num_classes: int, num_parts: int, names: Sequenc
     table = torch.zeros(num_classes, num_parts, dtype=torch.bool)
     if isinstance(energy_parts, Tensor):
         table[:] = energy_parts.cpu().bool()  # a [num_parts] row broadcasts over the classes
-        return table
-    if isinstance(energy_parts, Mapping):
+    elif isinstance(energy_parts, Mapping):
         for key, ids in energy_parts.items():
-            c = names.index(key) if isinstance(key, str) else int(key)
-            table[c, list(ids)] = True
-        return table
-    table[:, list(energy_parts)] = True
+            table[names.index(key) if isinstance(key, str) else int(key), list(ids)] = True
+    else:
+        table[:, list(energy_parts)] = True
     return table

@@ -23,7 +23,7 @@ count after the corruption.
 
 Kept points keep their order and added points follow them (the references
 shuffle; classifiers are permutation invariant). Everything is batched over the
-clouds; only reading the output sizes of a PyG batch syncs.
+clouds; the host syncs only for output sizes and for packing dense input.
 """
 
 from __future__ import annotations
@@ -68,13 +68,9 @@ CLUSTERS = 7  # drop_local, add_local: C ~ U{1, ..., 7} clusters
 
 
 class Grid(NamedTuple):
-    """``B`` clouds padded as by :func:`~reldrop3d.data.batching.to_dense`.
-
-    ``pos [B, W, 3]``: cloud ``b``'s ``n_b`` points first in row ``b``, zeros after;
-    ``valid [B, W]``: ``j < n_b``; ``source [B, W]`` long: the input column of each
-    point (``-1``: created), by which :func:`~reldrop3d.data.batching.from_dense`
-    carries per-point attributes along.
-    """
+    """Clouds padded by :func:`~reldrop3d.data.batching.to_dense`: ``pos [B, W, 3]`` (row ``b``
+    holds cloud ``b``'s ``n_b`` points first, zeros after), ``valid [B, W]`` (``j < n_b``) and
+    ``source [B, W]``, each point's input column (``-1``: created), which ``from_dense`` uses."""
 
     pos: Tensor
     valid: Tensor
@@ -138,7 +134,7 @@ class _Rng:
         self.reference_points = reference
 
     def keys(self, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> Tensor:
-        """``U[0, 1)`` of ``shape`` in ``dtype`` (default: torch's default dtype)."""
+        """``U[0, 1)`` in ``dtype`` (default: torch's default dtype)."""
         return torch.rand(shape, generator=self.generator, device=self.device, dtype=dtype)
 
     def uniform(self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0) -> Tensor:
@@ -403,29 +399,19 @@ def corrupt(
 ) -> Data | tuple[Tensor, Tensor]:
     r"""Corrupt every cloud of ``points`` with corruption ``name`` at ``level`` (0..4).
 
-    Args:
-        points: a PyG ``Batch`` or ``Data``, or dense points ``[B, N, C]`` / ``[N, C]``
-            whose first three channels are ``x, y, z`` (the others, e.g. normals,
-            follow their points).
-        name: one of ``SUITES["all"]`` (the names of :data:`PARAMETERS`).
-        level: 0..4.
-        generator: the random source, on the points' device; the same seed and
-            the same batch give the same output (a cloud's draws depend on its
-            place in the batch).
-        mask: ``[B, N]`` (``[N]``) bool, the valid points of dense input.
-        reference_points: the cloud size at which the absolute counts hold
-            (module docstring); ``None``: absolute counts.
+    ``points``: a PyG ``Batch`` / ``Data``, or dense ``[B, N, C]`` / ``[N, C]`` whose first
+    three channels are ``x, y, z`` (the others, e.g. normals, follow their points),
+    ``mask [B, N]`` (``[N]``) marking its valid points. ``name``: one of ``SUITES["all"]``.
+    ``generator``: on the points' device; the same seed and batch give the same output
+    (a cloud's draws depend on its place in the batch). ``reference_points``: the cloud
+    size of the absolute counts (module docstring); ``None``: absolute counts.
 
-    Returns:
-        A PyG input gives a new object of its class; clouds may change size,
-        per-point attributes (``part``, normals ``x``) follow their points, a
-        point the corruption creates gets 0 (``-1`` in integer attributes, e.g.
-        ``part = -1``: no part) and an ``upsampling`` copy those of its point;
-        normals are not transformed (both benchmarks corrupt coordinates only);
-        edges are dropped. Dense input gives ``(points [B, M, C], valid [B, M])``
-        (``([M, C], [M])``), each cloud's points first in its row, zeros after
-        them; ``M = N`` unless points are added. Input with no points is
-        returned in that form unchanged.
+    A PyG input gives a new object of its class: per-point attributes (``part``,
+    normals ``x``, not transformed) follow their points, a created point gets 0
+    (``-1`` in integer attributes: ``part = -1``, no part), an ``upsampling`` copy
+    those of its point; edges are dropped. Dense input gives ``(points [B, M, C],
+    valid [B, M])`` (``([M, C], [M])``), each cloud's points first in its row, zeros
+    after; ``M = N`` unless points are added. Input with no points comes back unchanged.
     """
     function = _REGISTRY.get(name) if isinstance(name, str) else None
     if function is None:
@@ -455,8 +441,8 @@ def corrupt(
 
 
 def _as_batch(points: Data | Tensor, mask: Tensor | None) -> tuple[Data, int | None, bool]:
-    """``(data, width, single)``: a PyG input as it is (``width = None``), or the valid points
-    of dense ``[B, N, C]`` (``single``: ``[N, C]``) as a flat batch, ``pos`` their first three
+    """``(data, width, single)``: a PyG input as is (``width = None``), or the valid points of
+    dense ``[B, N, C]`` (``single``: ``[N, C]``) as a flat batch, ``pos`` their first three
     channels and ``x`` the others, ``width = N``."""
     if isinstance(points, Data):
         if mask is not None:
@@ -477,15 +463,15 @@ def _as_batch(points: Data | Tensor, mask: Tensor | None) -> tuple[Data, int | N
     single = points.dim() == 2
     dense = points.unsqueeze(0) if single else points
     if mask is not None:
-        m = mask.unsqueeze(0) if single and isinstance(mask, Tensor) else mask
-        if not isinstance(m, Tensor) or m.dtype != torch.bool or m.shape != dense.shape[:2]:
+        ok = isinstance(mask, Tensor) and mask.dtype == torch.bool
+        if not ok or mask.shape != points.shape[:-1]:
             want = "[N]" if single else "[B, N]"
-            raise TypeError(
-                f"mask must be a bool tensor {want} matching points, got {describe(mask)}"
+            raise TypeError(f"mask must be a bool tensor {want} like points, got {describe(mask)}")
+        if mask.device != dense.device:
+            raise ValueError(
+                f"mask must be on the points' device {dense.device}, got {mask.device}"
             )
-        if m.device != dense.device:
-            raise ValueError(f"mask must be on the points' device {dense.device}, got {m.device}")
-        mask = m
+        mask = mask.view(dense.shape[:2])
     flat = from_dense(dense, mask)
     flat.pos, flat.x = flat.pos[:, :3], flat.pos[:, 3:]
     return flat, dense.size(1), single

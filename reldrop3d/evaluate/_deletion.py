@@ -63,20 +63,14 @@ def deletion_curves(
 ) -> dict:
     """MoRF / LeRF / random deletion curves of ``model`` on ``loader``: a JSON-able dict.
 
-    Args:
-        model: a classifier ``forward(batch) -> logits [num_graphs, C]``.
-        loader: yields PyG batches with labels ``y``.
-        method: a :func:`reldrop3d.relevance.point_relevance` method name, or a
-            callable ``(model, batch) -> relevance [P]`` (higher = more relevant).
-        fractions: increasing removed fractions in ``[0, 1]`` (default :data:`FRACTIONS`).
-        orders: any of :data:`ORDERS`.
-        iterative: recompute the relevance after each step (module docstring).
-        target: ``None``: the label is the target class of the relevance and of
-            the logit; ``"pred"``: the class predicted on the full cloud.
-        seed: seeds the random order and the ``"random"`` relevance method, per
-            batch; a ``generator`` replaces it by one seed drawn from it.
-        device: where to run (default: the model's).
-        relevance_kwargs: more keyword arguments for ``point_relevance``.
+    ``model``: ``forward(batch) -> logits [num_graphs, C]``; ``loader``: PyG batches with
+    labels ``y``; ``method``: a :func:`reldrop3d.relevance.point_relevance` method name
+    (``relevance_kwargs``: its other arguments) or a callable ``(model, batch) ->
+    relevance [P]``; ``fractions``: increasing, in ``[0, 1]`` (default :data:`FRACTIONS`);
+    ``target``: ``None`` explains and scores the label, ``"pred"`` the class predicted
+    on the full cloud; ``seed`` seeds the random order and ``method="random"`` per
+    batch (a ``generator`` replaces it by one seed drawn from it); ``device``: default
+    the model's.
 
     Returns::
 
