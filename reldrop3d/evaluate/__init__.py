@@ -1,20 +1,12 @@
-"""Evaluation instruments: accuracy, corruption robustness, deletion curves, feature use.
+"""Evaluation instruments; those on a model and a loader return JSON-able dicts.
 
-- :func:`corrupt`: the seven ModelNet-C corruptions (:data:`CORRUPTIONS`) and
-  eight mesh-free ModelNet40-C ones (``SUITES["modelnet40-c"]``), five levels
-  each, batched on PyG batches and dense tensors.
-- :func:`evaluate` (OA / mAcc / per-class accuracy, loss),
-  :func:`corruption_accuracy`, :func:`modelnet_c_accuracy` (the official files)
-  and :func:`robustness_summary` (mCE / RmCE / mOA).
-- :func:`deletion_curves`: MoRF / LeRF / random point-removal curves and
-  their AUCs.
-- :func:`attribution_report`: relevance entropy, mass fractions, part shares
-  and part energy, per class and overall.
-- :func:`table` and :func:`plot`: Markdown tables and PNG plots of these
-  results, one run or several side by side.
-
-The loader-level functions take a model and a data loader and return plain
-JSON-able dicts.
+- :func:`corrupt`: the seven ModelNet-C corruptions (:data:`CORRUPTIONS`) and eight
+  mesh-free ModelNet40-C ones (``SUITES["modelnet40-c"]``), five levels each.
+- :func:`evaluate` (OA / mAcc / per-class accuracy, loss), :func:`corruption_accuracy`,
+  :func:`modelnet_c_accuracy` (the official files), :func:`robustness_summary` (mCE / RmCE).
+- :func:`deletion_curves`: MoRF / LeRF / random point-removal curves and their AUCs.
+- :func:`attribution_report`: relevance entropy, mass fractions, part shares and energy.
+- :func:`table` and :func:`plot`: Markdown tables and PNG plots of one run or several.
 """
 
 from reldrop3d.evaluate._accuracy import (

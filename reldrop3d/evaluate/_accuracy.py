@@ -18,12 +18,9 @@ and ``ref`` a reference model (DGCNN in the paper, :data:`MODELNET_C_DGCNN`),
     RCE_i = \frac{OA_{clean} - OA_i}{OA^{ref}_{clean} - OA_i^{ref}}, \qquad
     mCE = \overline{CE_i}, \quad RmCE = \overline{RCE_i}, \quad mOA = \overline{OA_i}.
 
-**Division by zero.** When a reference denominator is 0 (a perfect reference,
-or one that loses no accuracy), the ratio is 1 if its numerator is 0 too
-(the run does exactly as well) and *undefined* otherwise: it is reported as
-``None`` and left out of the mean (which is ``None`` when no ratio is
-defined). ModelNet-C rounds intermediate values to three decimals; nothing is
-rounded here.
+A ratio with a zero reference denominator is 1 if its numerator is 0 too and
+otherwise undefined: ``None``, left out of the mean (``None`` when nothing is
+left). Nothing is rounded (ModelNet-C rounds to three decimals).
 """
 
 from __future__ import annotations
@@ -37,10 +34,10 @@ from reldrop3d.data.batching import describe
 from reldrop3d.evaluate._corruptions import LEVELS, resolve
 from reldrop3d.evaluate._running import (
     base_seed,
-    batches,
     class_names,
     eval_mode,
     labels_of,
+    mean_defined,
     num_classes_of,
     resolve_device,
     seeded,
@@ -59,8 +56,6 @@ MODELNET_C_DGCNN: dict[str, float] = {
     "add_local": 0.725,
 }
 
-_TOL = 1e-12
-
 
 def evaluate(
     model: nn.Module,
@@ -73,32 +68,29 @@ def evaluate(
 ) -> dict:
     r"""Clean accuracy and loss of ``model`` on ``loader``: a JSON-able dict.
 
-    The model runs in eval mode (every module's mode restored afterwards)
-    without gradients; ``transform`` (e.g. a corruption) maps each batch, on
-    ``device``, before the model sees it. ``num_classes`` defaults to the
-    model's or the dataset's, class names to ``loader.dataset.classes``.
-
-    Returns ``{"loss", "oa", "macc", "num_samples", "per_class": {name:
-    {"accuracy", "correct", "count"}}}``: ``loss`` the mean cross-entropy, the
-    rest as in the module docstring (``accuracy`` ``None`` for a class with no cloud).
+    The model runs in eval mode (modes restored afterwards) without gradients;
+    ``transform`` (e.g. a corruption) maps each batch, on ``device``, first.
+    ``num_classes`` defaults to the model's or the dataset's, class names to
+    ``loader.dataset.classes``. Returns ``{"loss", "oa", "macc", "num_samples",
+    "per_class": {name: {"accuracy", "correct", "count"}}}`` (module docstring;
+    ``accuracy`` ``None`` for a class with no cloud).
     """
     pred, target, loss = _predict(model, loader, device, transform)
     num_classes = num_classes_of(model, loader, num_classes)
     if num_classes is None:
-        num_classes = int(max(pred.max(), target.max())) + 1
+        num_classes = _seen(pred, target)
     names = list(names) if names is not None else class_names(loader, num_classes)
     if len(names) != num_classes:
         raise ValueError(f"names must hold num_classes = {num_classes} names, got {len(names)}")
-    count = torch.bincount(target, minlength=num_classes)
-    correct = torch.bincount(target[pred == target], minlength=num_classes)
+    oa, macc, correct, count = _accuracy(pred, target, num_classes)
     per_class = {
         name: {"accuracy": int(k) / int(n) if n else None, "correct": int(k), "count": int(n)}
         for name, k, n in zip(names, correct, count)
     }
     return {
         "loss": loss / target.numel(),
-        "oa": _oa(pred, target),
-        "macc": _macc(pred, target, num_classes),
+        "oa": oa,
+        "macc": macc,
         "num_samples": int(target.numel()),
         "per_class": per_class,
     }
@@ -115,7 +107,8 @@ def _predict(
     device = resolve_device(model, device)
     preds, targets, loss = [], [], 0.0
     with eval_mode(model):
-        for batch in batches(loader, device):
+        for batch in loader:
+            batch = batch.to(device)
             if transform is not None:
                 batch = transform(batch)
             logits, y = model(batch), labels_of(batch)
@@ -132,24 +125,27 @@ def _predict(
     return torch.cat(preds), torch.cat(targets), loss
 
 
-def _oa(pred: Tensor, target: Tensor) -> float:
-    """Overall accuracy ``OA`` (``nan`` for no cloud)."""
-    return float((pred == target).double().mean()) if pred.numel() else float("nan")
+def _seen(pred: Tensor, target: Tensor) -> int:
+    """The number of classes that ``pred`` and ``target`` show."""
+    return int(max(pred.max(), target.max())) + 1
 
 
-def _macc(pred: Tensor, target: Tensor, num_classes: int) -> float:
-    """Mean of the defined class accuracies ``mAcc`` (``nan`` if none is defined)."""
-    count = torch.bincount(target, minlength=num_classes).double()
-    correct = torch.bincount(target[pred == target], minlength=num_classes).double()
+def _accuracy(
+    pred: Tensor, target: Tensor, num_classes: int
+) -> tuple[float, float, Tensor, Tensor]:
+    """``(OA, mAcc, correct [C], count [C])``; ``OA`` / ``mAcc`` are ``nan`` when undefined."""
+    count = torch.bincount(target, minlength=num_classes)
+    correct = torch.bincount(target[pred == target], minlength=num_classes)
+    oa = float((pred == target).double().mean()) if pred.numel() else float("nan")
     defined = count > 0
-    return float((correct[defined] / count[defined]).mean()) if defined.any() else float("nan")
+    ratio = correct[defined].double() / count[defined].double()
+    return oa, float(ratio.mean()) if defined.any() else float("nan"), correct, count
 
 
 def _scores(model, loader, device, num_classes, transform=None) -> tuple[float, float]:
     """``(OA, mAcc)`` of ``model`` on ``loader``."""
     pred, target, _ = _predict(model, loader, device, transform)
-    classes = num_classes or int(max(pred.max(), target.max())) + 1
-    return _oa(pred, target), _macc(pred, target, classes)
+    return _accuracy(pred, target, num_classes or _seen(pred, target))[:2]
 
 
 def corruption_accuracy(
@@ -166,13 +162,11 @@ def corruption_accuracy(
 ) -> dict:
     """Accuracy under each corruption and level (ModelNet-C protocol): a JSON-able dict.
 
-    ``corruptions``: a suite name (``"modelnet-c"``, ``"modelnet40-c"``, ``"all"``),
-    comma-separated names, a list of names, or ``{name: f(batch, level, generator)}``
-    of one's own. Every batch is corrupted on the fly, on ``device``. Corruption
-    ``name`` at ``level`` draws from its own generator seeded from ``(seed, name,
-    level)``, so a result does not depend on which other corruptions run, and the
-    same seed and loader order give the same numbers. A ``generator`` replaces
-    ``seed`` by one seed drawn from it.
+    ``corruptions``: a suite name (:data:`SUITES`), comma-separated names, a list of
+    names, or ``{name: f(batch, level, generator)}`` of one's own. Batches are
+    corrupted on the fly, on ``device``, each ``(name, level)`` from its own
+    generator seeded from ``(seed, name, level)``: results do not depend on which
+    other corruptions run. A ``generator`` replaces ``seed`` by one seed drawn from it.
 
     Returns::
 
@@ -214,10 +208,8 @@ def modelnet_c_accuracy(
     device: str | torch.device | None = None,
 ) -> dict:
     """Accuracy on the official ModelNet-C files in ``root`` (:class:`~reldrop3d.data.ModelNetC`),
-    so that results compare with the published tables; the same dict as
-    :func:`corruption_accuracy`, with ``"files": root`` instead of a seed.
-
-    ``indices`` evaluates the same subset of the test clouds in every file.
+    comparable with the published tables; :func:`corruption_accuracy`'s dict with
+    ``"files": root`` for the seed. ``indices``: the test clouds used in every file.
     """
     from torch.utils.data import Subset
     from torch_geometric.loader import DataLoader
@@ -254,24 +246,15 @@ def _by_level(names: Iterable[str], levels: list[int], score: Callable) -> dict:
 
 
 def robustness_summary(results: Mapping, reference: Mapping = MODELNET_C_DGCNN) -> dict:
-    r"""mCE, RmCE and mOA of ``results`` against ``reference``, with the per-corruption ratios.
-
-    ``results`` and ``reference`` are :func:`corruption_accuracy` results or flat
-    ``{name: mean OA}`` tables (``"clean"``: the clean OA) such as
-    :data:`MODELNET_C_DGCNN`. For the corruptions ``i`` both have,
-    :math:`CE_i = (1 - OA_i) / (1 - OA_i^{ref})` and
-    :math:`RCE_i = (OA_{clean} - OA_i) / (OA^{ref}_{clean} - OA_i^{ref})`, ``None``
-    where undefined (module docstring).
+    r"""mCE, RmCE and mOA (module docstring) of ``results`` against ``reference`` over the
+    corruptions both have; each a :func:`corruption_accuracy` result or a flat
+    ``{name: mean OA, "clean": OA}`` such as :data:`MODELNET_C_DGCNN`.
 
     Returns ``{"mce", "rmce", "moa", "ce": {name: CE}, "rce": {name: RCE},
-    "undefined": [names with an undefined CE or RCE], "unmatched": [corruptions
-    of results missing from the reference]}``; ``moa`` averages the compared
-    corruptions only; ``rmce`` and the RCEs are ``None`` when either side lacks
-    the clean accuracy.
-
-    Raises:
-        TypeError: ``results`` or ``reference`` is not a mapping.
-        ValueError: they share no corruption.
+    "undefined": [names with an undefined CE or RCE], "unmatched": [names missing
+    from the reference]}``; ``rmce`` and the RCEs are ``None`` when a side lacks
+    the clean OA. Raises ``TypeError`` for a non-mapping, ``ValueError`` when the
+    two share no corruption.
     """
     ours, ref = _accuracies(results, "results"), _accuracies(reference, "reference")
     names = [n for n in ours if n != "clean" and n in ref]
@@ -288,8 +271,8 @@ def robustness_summary(results: Mapping, reference: Mapping = MODELNET_C_DGCNN) 
         for n in names
     }
     return {
-        "mce": _mean(ce.values()),
-        "rmce": _mean(rce.values()) if has_clean else None,
+        "mce": mean_defined(ce.values()),
+        "rmce": mean_defined(rce.values()) if has_clean else None,
         "moa": sum(ours[n] for n in names) / len(names),
         "ce": ce,
         "rce": rce,
@@ -313,12 +296,7 @@ def _accuracies(results: Mapping, what: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in results.items()}
 
 
-def _ratio(num: float, den: float) -> float | None:
-    if abs(den) <= _TOL:
-        return 1.0 if abs(num) <= _TOL else None
+def _ratio(num: float, den: float, tol: float = 1e-12) -> float | None:
+    if abs(den) <= tol:
+        return 1.0 if abs(num) <= tol else None
     return num / den
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    defined = [v for v in values if v is not None]
-    return sum(defined) / len(defined) if defined else None

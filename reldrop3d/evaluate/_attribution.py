@@ -18,15 +18,13 @@ relevance) has no defined value: ``nan``.
   S_{i,j}`, the share of positive relevance inside the chosen parts (in the
   spirit of the energy-based pointing game, Rao et al. 2023).
 
-:func:`attribution_report` computes them batch by batch from the flat
-relevance ``[P]`` and the batch vector, with scatter over the clouds (and
-over the (cloud, part) pairs) and no loop over clouds, and aggregates them
-per class and overall.
+:func:`attribution_report` computes them per batch by scatter over the clouds
+(and the (cloud, part) pairs) and aggregates them per class and overall.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -34,15 +32,16 @@ from torch_geometric.utils import scatter
 
 from reldrop3d.data.batching import batch_vector, describe, num_points, to_dense
 from reldrop3d.evaluate._running import (
+    Relevance,
     base_seed,
-    batches,
     class_names,
     eval_mode,
-    labels_of,
+    explained_batches,
+    mean_defined,
+    method_name,
     num_classes_of,
     relevance_function,
     resolve_device,
-    seeded,
 )
 
 _REL_TOL = 1e-6  # relative tolerance of the mass-fraction threshold
@@ -51,7 +50,7 @@ _REL_TOL = 1e-6  # relative tolerance of the mass-fraction threshold
 def attribution_report(
     model: nn.Module,
     loader: Iterable,
-    method: str | Callable[[nn.Module, object], Tensor] = "lrp",
+    method: Relevance = "lrp",
     *,
     target: str | None = None,
     shares: Sequence[float] = (0.5, 0.9),
@@ -67,19 +66,14 @@ def attribution_report(
 ) -> dict:
     r"""Relevance spread and part-level relevance over a loader, per class and overall.
 
-    Args:
-        model: classifier; ``method``: a ``point_relevance`` method name or a
-            callable ``(model, batch) -> relevance [P]``.
-        target: ``None`` explains the label, ``"pred"`` the predicted class.
-        shares: the ``q`` of the mass fractions, in ``(0, 1]`` (keys ``"mass_50"``,
-            ``"mass_90"``).
-        share_threshold: the part share from which a part counts in ``parts_above``.
-        energy_parts: the parts :math:`\mathcal{J}` of the part energy: part ids (same for all
-            clouds), a mapping ``{class index or name: part ids}``, or a bool
-            tensor ``[num_parts]`` / ``[num_classes, num_parts]``; ``None``: no energy.
-        num_parts, part_names: default to the dataset's ``num_parts`` /
-            ``part_names``; part metrics run when batches carry ``part``.
-        seed / generator: for ``method="random"``.
+    ``method``: a ``point_relevance`` method name or a callable ``(model, batch) ->
+    relevance [P]``; ``target``: ``None`` explains the label, ``"pred"`` the predicted
+    class; ``shares``: the ``q`` of the mass fractions, in ``(0, 1]`` (keys ``"mass_50"``,
+    ...); ``share_threshold``: the share from which a part counts in ``parts_above``;
+    ``energy_parts``: the parts :math:`\mathcal{J}` of the part energy, as part ids,
+    ``{class index or name: part ids}`` or a bool tensor ``[num_parts]`` /
+    ``[num_classes, num_parts]`` (``None``: no energy); ``num_parts``, ``part_names``:
+    default the dataset's; ``seed`` / ``generator``: for ``method="random"``.
 
     Returns a JSON-able dict::
 
@@ -90,9 +84,8 @@ def attribution_report(
          "per_class": {class name: {"count", "entropy", "mass_50", ..., "undefined",
                                     "part_shares": {part name: mean share}}}}
 
-    Means are over the clouds with positive relevance (``undefined`` counts the
-    others); part keys appear when the data has part labels, ``part_energy``
-    when ``energy_parts`` is given; a mean over no cloud is ``None``.
+    Means are over the clouds with positive relevance (``undefined`` counts the others),
+    ``None`` over no cloud; part keys appear when batches carry ``part``.
     """
     device = resolve_device(model, device)
     dataset = getattr(loader, "dataset", None)
@@ -100,25 +93,18 @@ def attribution_report(
     part_names = part_names if part_names is not None else getattr(dataset, "part_names", None)
     num_classes = num_classes_of(model, loader, num_classes)
     if num_classes is None:
-        raise ValueError(
-            "num_classes must be given when neither the model nor the dataset has num_classes"
-        )
+        raise ValueError("num_classes must be given: neither model nor dataset has num_classes")
     names = class_names(loader, num_classes)
     relevance_of = relevance_function(method, relevance_kwargs)
     seed = base_seed(seed, generator)
-    if target not in (None, "pred"):
-        raise ValueError(f"target must be None (the label) or 'pred', got {target!r}")
     if not all(0 < q <= 1 for q in shares):
         raise ValueError(f"shares must lie in (0, 1], got {list(shares)}")
     clouds: list[dict[str, Tensor]] = []
     with eval_mode(model):
-        for index, batch in enumerate(batches(loader, device)):
-            label = labels_of(batch)
-            goal = label
-            if target == "pred":
-                with torch.no_grad():
-                    goal = model(batch).argmax(dim=-1)
-            rel = relevance_of(model, batch, goal, seeded(seed, device, "attribution", index))
+        for batch, label, goal, gen in explained_batches(
+            model, loader, target, seed, device, "attribution"
+        ):
+            rel = relevance_of(model, batch, goal, gen)
             if not isinstance(rel, Tensor) or rel.shape != (num_points(batch),):
                 raise TypeError(
                     f"method must give a relevance tensor [P] = ({num_points(batch)},), "
@@ -153,9 +139,9 @@ def attribution_report(
     overall = {key: _mean(values[defined]) for key, values in cols.items()}
     overall["undefined"] = int((~defined).sum())
     seen = [e for e in per_class.values() if e["count"]]
-    class_mean = {key: _mean_of([e[key] for e in seen]) for key in cols}
+    class_mean = {key: mean_defined(e[key] for e in seen) for key in cols}
     return {
-        "method": method if isinstance(method, str) else getattr(method, "__name__", "custom"),
+        "method": method_name(method),
         "target": "label" if target is None else "pred",
         "num_samples": int(label.numel()),
         "overall": overall,
@@ -231,21 +217,14 @@ def _mean(values: Tensor) -> float | None:
     return float(values.mean()) if values.numel() else None
 
 
-def _mean_of(values: list[float | None]) -> float | None:
-    defined = [v for v in values if v is not None]
-    return sum(defined) / len(defined) if defined else None
-
-
 def _energy_table(energy_parts, num_classes: int, num_parts: int, names: Sequence[str]) -> Tensor:
     """``[num_classes, num_parts]`` bool: the chosen parts of each class (CPU)."""
     table = torch.zeros(num_classes, num_parts, dtype=torch.bool)
     if isinstance(energy_parts, Tensor):
         table[:] = energy_parts.cpu().bool()  # a [num_parts] row broadcasts over the classes
-        return table
-    if isinstance(energy_parts, Mapping):
+    elif isinstance(energy_parts, Mapping):
         for key, ids in energy_parts.items():
-            c = names.index(key) if isinstance(key, str) else int(key)
-            table[c, list(ids)] = True
-        return table
-    table[:, list(energy_parts)] = True
+            table[names.index(key) if isinstance(key, str) else int(key), list(ids)] = True
+    else:
+        table[:, list(energy_parts)] = True
     return table

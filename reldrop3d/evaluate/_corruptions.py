@@ -1,53 +1,43 @@
 r"""Point-cloud corruptions of ModelNet-C and ModelNet40-C: one table, one registry, one entry.
 
-The seven corruptions of **ModelNet-C** (Ren, Pan and Liu, *Benchmarking and
-Analyzing Point Cloud Classification under Corruptions*, ICML 2022;
-``build_modelnetc/corrupt_utils.py`` of ``jiawei-ren/ModelNet-C``) and the
-eight point-level ones of **ModelNet40-C** (Sun et al., *Benchmarking
-Robustness of 3D Point Cloud Recognition Against Common Corruptions*, 2022;
-``data/generate_c.py`` of ``jiachens/ModelNet40-C``) that need no mesh, at
-levels 0..4 (ModelNet40-C's severity ``s`` is level ``s - 1``). As in
-ModelNet40-C's ``MAP``, each corruption is a short function of the clouds and
-its level's parameter (:data:`PARAMETERS`, the published values), registered
-by name; :func:`corrupt` is the one entry point.
+The seven corruptions of **ModelNet-C** (Ren, Pan and Liu, ICML 2022;
+``build_modelnetc/corrupt_utils.py`` of ``jiawei-ren/ModelNet-C``) and the eight
+mesh-free ones of **ModelNet40-C** (Sun et al., 2022; ``data/generate_c.py`` of
+``jiachens/ModelNet40-C``), at levels 0..4 (ModelNet40-C's severity ``s`` is level
+``s - 1``). Each is a function ``(grid, p, rng) -> grid`` of all clouds as one padded
+:class:`Grid` (``n = n_b`` points in row ``b``), its level's published parameter
+``p`` (:data:`PARAMETERS`) and an :class:`_Rng` that draws every random number for
+all clouds at once; :func:`corrupt` is the one entry point. Brackets give the point
+count after the corruption.
 
-A corruption function takes ``(grid, p, rng)``: all clouds as a padded
-:class:`~reldrop3d.evaluate._grid.Grid` of ``B`` rows (``n = n_b`` points in
-row ``b``), the parameter ``p`` of level ``l`` (its docstring gives the
-formula and the values), and an :class:`_Rng` that draws every random number
-for all clouds at once; it returns the corrupted grid. The point count after
-the corruption is given in brackets.
-
-- *Unit-sphere normalised* is ModelNet-C's ``_pc_normalize``:
+- *Unit-sphere normalised* (ModelNet-C's ``_pc_normalize``):
   :math:`p' = (p - \bar p) / \max_q \lVert q - \bar p\rVert` per cloud.
-- *Box-normalised* is ModelNet40-C's ``normalize``: per axis
+- *Box-normalised* (ModelNet40-C's ``normalize``): per axis
   :math:`p'_a = p_a - (\max_a + \min_a)/2`, then :math:`p' \cdot 2 / \max_a(\max_a - \min_a)`.
-- *Absolute counts* (the 100, 10, 30 and 100 points of ``drop_local``,
-  ``add_global``, ``add_local``, ``cutout``, ``density_decrease``) were published
-  for clouds of :data:`REFERENCE_POINTS` = 1024 points. By default they scale
-  with the cloud, :math:`\operatorname{round}(c\, n_b / 1024)` (half to even), so a
-  corruption removes or adds the same share of any cloud and is exactly the
-  published one at 1024 points; ``reference_points=None`` keeps them absolute.
-  ModelNet40-C's :math:`\lfloor n_b / d\rfloor` are relative already. Every cloud
-  keeps at least one point.
+- *Absolute counts* (``drop_local``, ``add_global``, ``add_local``, ``cutout``,
+  ``density_decrease``) were published for :data:`REFERENCE_POINTS` = 1024 points;
+  by default they scale as :math:`\operatorname{round}(c\, n_b / 1024)` (half to even),
+  exactly the published ones at 1024 points; ``reference_points=None`` keeps them
+  absolute. ModelNet40-C's :math:`\lfloor n_b / d\rfloor` are relative already.
+  Every cloud keeps at least one point.
 
-The point order is not the references': kept points keep their order and
-added points follow them (the references shuffle; classifiers are
-permutation invariant).
+Kept points keep their order and added points follow them (the references
+shuffle; classifiers are permutation invariant). Everything is batched over the
+clouds; the host syncs only for output sizes and for packing dense input.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from reldrop3d.data.batching import describe
+from reldrop3d.data.batching import describe, from_dense, to_dense
 from reldrop3d.data.transforms import normalize_unit_sphere
-from reldrop3d.evaluate._grid import Grid, from_input, nearest, rank_in_row, to_output
 
 #: Levels of every corruption (ModelNet-C numbering; ModelNet40-C severity = level + 1).
 LEVELS = range(5)
@@ -77,26 +67,82 @@ PARAMETERS: dict[str, tuple[float, ...]] = {
 CLUSTERS = 7  # drop_local, add_local: C ~ U{1, ..., 7} clusters
 
 
+class Grid(NamedTuple):
+    """Clouds padded by :func:`~reldrop3d.data.batching.to_dense`: ``pos [B, W, 3]`` (row ``b``
+    holds cloud ``b``'s ``n_b`` points first, zeros after), ``valid [B, W]`` (``j < n_b``) and
+    ``source [B, W]``, each point's input column (``-1``: created), which ``from_dense`` uses."""
+
+    pos: Tensor
+    valid: Tensor
+    source: Tensor
+
+    @property
+    def counts(self) -> Tensor:
+        """Points per cloud ``[B]``."""
+        return self.valid.sum(1)
+
+    def moved(self, pos: Tensor) -> Grid:
+        """The same points at ``pos [B, W, 3]`` (padding set back to 0)."""
+        return self._replace(pos=pos * self.valid.unsqueeze(-1))
+
+    def keep(self, kept: Tensor) -> Grid:
+        """The points where ``kept [B, W]`` is true, packed."""
+        kept = kept & self.valid
+        return _pack(self.pos * kept.unsqueeze(-1), kept, self.source.masked_fill(~kept, -1))
+
+    def add(self, pos: Tensor, count: Tensor) -> Grid:
+        """New points (``source = -1``), the first ``count[b]`` of row ``b`` of ``pos [B, K, 3]``,
+        appended after each cloud's points."""
+        valid = torch.arange(pos.size(1), device=pos.device) < count.unsqueeze(1)
+        new = (pos * valid.unsqueeze(-1), valid, torch.full_like(valid, -1, dtype=torch.long))
+        return self.concat(Grid(*new))
+
+    def concat(self, other: Grid) -> Grid:
+        """``other``'s points appended after this grid's, cloud by cloud, packed."""
+        return _pack(*(torch.cat(pair, dim=1) for pair in zip(self, other)))
+
+
+def _pack(pos: Tensor, valid: Tensor, source: Tensor) -> Grid:
+    """Each row's valid entries moved, in order, to the front of the row; same width."""
+    width = valid.size(1)
+    target = valid.long().cumsum(1).sub_(1).masked_fill_(~valid, width)  # spare column W
+    out_pos = pos.new_zeros(pos.size(0), width + 1, pos.size(2))
+    out_pos.scatter_(1, target.unsqueeze(-1).expand_as(pos), pos)
+    out_src = source.new_full((source.size(0), width + 1), -1).scatter_(1, target, source)
+    packed = torch.arange(width, device=valid.device) < valid.sum(1, keepdim=True)
+    return Grid(out_pos[:, :width], packed, out_src[:, :width])
+
+
+def rank_in_row(keys: Tensor) -> Tensor:
+    """Rank of every entry of ``keys [B, W]`` in its row (0 = smallest, ties by column)."""
+    return keys.argsort(dim=1, stable=True).argsort(dim=1)
+
+
+def _nearest(pos: Tensor, center: Tensor, alive: Tensor, count: Tensor) -> Tensor:
+    """The ``count[b]`` alive points of row ``b`` nearest to ``center [B, 3]`` (squared
+    Euclidean, the centre included, ties to the lower column): ``[B, W]`` bool."""
+    dist = (pos - center.unsqueeze(1)).square().sum(-1).masked_fill(~alive, float("inf"))
+    return (rank_in_row(dist) < count.unsqueeze(1)) & alive
+
+
 class _Rng:
     """The random numbers of a corruption, drawn for all clouds at once from ``generator``
     on the clouds' device; and its point counts, which scale with ``reference_points``."""
 
-    def __init__(
-        self, generator: torch.Generator | None, like: Tensor, reference_points: int | None
-    ):
+    def __init__(self, generator: torch.Generator | None, like: Tensor, reference: int | None):
         self.generator, self.device, self.dtype = generator, like.device, like.dtype
-        self.reference_points = reference_points
+        self.reference_points = reference
 
     def keys(self, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> Tensor:
-        """``U[0, 1)`` of ``shape`` in ``dtype`` (default: torch's default dtype)."""
+        """``U[0, 1)`` in ``dtype`` (default: torch's default dtype)."""
         return torch.rand(shape, generator=self.generator, device=self.device, dtype=dtype)
 
     def uniform(self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0) -> Tensor:
-        """``U[low, high)`` of ``shape`` in the points' dtype."""
+        """``U[low, high)`` in the points' dtype."""
         return low + (high - low) * self.keys(shape, self.dtype)
 
     def normal(self, shape: tuple[int, ...]) -> Tensor:
-        """``N(0, 1)`` of ``shape`` in the points' dtype."""
+        """``N(0, 1)`` in the points' dtype."""
         return torch.randn(shape, generator=self.generator, device=self.device, dtype=self.dtype)
 
     def sign(self, shape: tuple[int, ...]) -> Tensor:
@@ -131,18 +177,14 @@ class _Rng:
 
 
 def jitter(grid: Grid, sigma: float, rng: _Rng) -> Grid:
-    r""":math:`p + \sigma\varepsilon`, :math:`\varepsilon \sim N(0, I)`, not clipped [``n``].
-
-    :math:`\sigma = 0.01 (l + 1)`.
-    """
+    r""":math:`p + \sigma\varepsilon`, :math:`\varepsilon \sim N(0, I)`, not clipped [``n``];
+    :math:`\sigma = 0.01 (l + 1)`."""
     return grid.moved(grid.pos + sigma * rng.normal(grid.pos.shape))
 
 
 def drop_global(grid: Grid, rate: float, rng: _Rng) -> Grid:
-    r"""Keep :math:`\max(1, \lfloor n(1 - \rho)\rfloor)` random points [fewer].
-
-    :math:`\rho = 0.25, 0.375, 0.5, 0.625, 0.75`.
-    """
+    r"""Keep :math:`\max(1, \lfloor n(1 - \rho)\rfloor)` random points [fewer];
+    :math:`\rho = 0.25, 0.375, 0.5, 0.625, 0.75`."""
     kept = torch.floor(grid.counts.double() * (1.0 - rate)).long().clamp(min=1)
     return grid.keep(rng.subset(grid.valid, kept))
 
@@ -152,21 +194,18 @@ def drop_local(grid: Grid, total: float, rng: _Rng) -> Grid:
 
     Each of the ``T`` points picks a cluster uniformly (multinomial sizes
     :math:`K_c`); then, cluster after cluster, a random remaining point and its
-    :math:`K_c - 1` nearest remaining points are removed. :math:`T = 100 (l + 1)` at 1024
-    points.
+    :math:`K_c - 1` nearest remaining points go. :math:`T = 100 (l + 1)` at 1024 points.
     """
     count, most = rng.scaled(total, grid)
     which = _cluster_of(rng.clusters(grid.pos.size(0)), most, rng)
     used = torch.arange(most, device=count.device) < count.unsqueeze(1)
     sizes = count.new_zeros(count.size(0), CLUSTERS).scatter_add_(1, which, used.long())
-    return grid.keep(_remove_nearest(grid, sizes.unbind(1), rng))
+    return _remove_patches(grid, sizes.unbind(1), rng)
 
 
 def add_global(grid: Grid, number: float, rng: _Rng) -> Grid:
-    r"""Add :math:`10 (l + 1)` points (at 1024 points) uniform in the unit ball [more].
-
-    :math:`r = U^{1/3}`, :math:`\cos\theta \sim U[-1, 1]`, :math:`\phi \sim U[0, 2\pi)`.
-    """
+    r"""Add :math:`10 (l + 1)` points (at 1024 points) uniform in the unit ball [more]:
+    :math:`r = U^{1/3}`, :math:`\cos\theta \sim U[-1, 1]`, :math:`\phi \sim U[0, 2\pi)`."""
     count, most = rng.scaled(number, grid)
     shape = (grid.pos.size(0), most)
     radius = rng.uniform(shape).pow(1.0 / 3.0)
@@ -174,7 +213,7 @@ def add_global(grid: Grid, number: float, rng: _Rng) -> Grid:
     phi = rng.uniform(shape, 0.0, 2.0 * math.pi)
     sin = (1.0 - cos.square()).clamp(min=0.0).sqrt()
     added = torch.stack([radius * sin * phi.cos(), radius * sin * phi.sin(), radius * cos], dim=-1)
-    return grid.concat(Grid.created(added, count))
+    return grid.add(added, count)
 
 
 def add_local(grid: Grid, total: float, rng: _Rng) -> Grid:
@@ -197,23 +236,19 @@ def add_local(grid: Grid, total: float, rng: _Rng) -> Grid:
     added = centres.gather(1, which.unsqueeze(-1).expand(-1, -1, 3))
     added = added + sigma.gather(1, which).unsqueeze(-1) * rng.normal((rows, most, 3))
     square = added.square().sum(-1, keepdim=True)
-    return grid.concat(Grid.created(torch.where(square > 1, added / square, added), count))
+    return grid.add(torch.where(square > 1, added / square, added), count)
 
 
 def scale(grid: Grid, bound: float, rng: _Rng) -> Grid:
-    r""":math:`p \odot s`, :math:`s \sim U(1/S, S)^3`, then unit-sphere normalised [``n``].
-
-    :math:`S = 1.6 + 0.1 l`.
-    """
+    r""":math:`p \odot s`, :math:`s \sim U(1/S, S)^3`, unit-sphere normalised [``n``];
+    :math:`S = 1.6 + 0.1 l`."""
     factor = rng.uniform((grid.pos.size(0), 1, 3), 1.0 / bound, bound)
     return _unit_sphere(grid.moved(grid.pos * factor))
 
 
 def rotate(grid: Grid, bound: float, rng: _Rng) -> Grid:
-    r""":math:`p R_z(\gamma) R_y(\beta) R_x(\alpha)`, angles :math:`U(-\theta, \theta)` [``n``].
-
-    :math:`\theta = \frac{\pi}{30} (l + 1)`: 6 to 30 degrees.
-    """
+    r""":math:`p R_z(\gamma) R_y(\beta) R_x(\alpha)`, angles :math:`U(-\theta, \theta)` [``n``];
+    :math:`\theta = \frac{\pi}{30} (l + 1)`: 6 to 30 degrees."""
     angles = rng.uniform((grid.pos.size(0), 3), -bound, bound)
     c, s = angles.cos().unbind(1), angles.sin().unbind(1)
     one, zero = torch.ones_like(c[0]), torch.zeros_like(c[0])
@@ -233,20 +268,16 @@ def uniform_noise(grid: Grid, c: float, rng: _Rng) -> Grid:
 
 
 def gaussian_noise(grid: Grid, c: float, rng: _Rng) -> Grid:
-    r""":math:`\mathrm{clip}(p + c\varepsilon, -1, 1)`, :math:`\varepsilon \sim N(0, I)` [``n``].
-
-    :math:`c = 0.01, 0.015, 0.02, 0.025, 0.03`.
-    """
+    r""":math:`\mathrm{clip}(p + c\varepsilon, -1, 1)`, :math:`\varepsilon \sim N(0, I)` [``n``];
+    :math:`c = 0.01, 0.015, 0.02, 0.025, 0.03`."""
     return grid.moved((grid.pos + c * rng.normal(grid.pos.shape)).clamp(-1.0, 1.0))
 
 
 def background_noise(grid: Grid, d: int, rng: _Rng) -> Grid:
-    r"""Add :math:`\lfloor n/d\rfloor` points :math:`U(-1, 1)^3`, box-normalised [more].
-
-    :math:`d = 45, 40, 35, 30, 20`.
-    """
+    r"""Add :math:`\lfloor n/d\rfloor` points :math:`U(-1, 1)^3`, box-normalised [more];
+    :math:`d = 45, 40, 35, 30, 20`."""
     added = rng.uniform((grid.pos.size(0), grid.valid.size(1) // d, 3), -1.0, 1.0)
-    return _box(grid.concat(Grid.created(added, grid.counts // d)))
+    return _box(grid.add(added, grid.counts // d))
 
 
 def impulse_noise(grid: Grid, d: int, rng: _Rng) -> Grid:
@@ -266,12 +297,9 @@ def upsampling(grid: Grid, d: int, rng: _Rng) -> Grid:
 
 
 def shear(grid: Grid, c: float, rng: _Rng) -> Grid:
-    r""":math:`p M`, :math:`M = [[1, 0, b], [d, 1, e], [f, 0, 1]]`, box-normalised [``n``].
-
-    Each of ``b, d, e, f`` is :math:`\pm U(c - 0.05, c + 0.05)` with a random sign
-    (the reference also draws two factors it does not use; they are not drawn here),
-    :math:`c = 0.05 (l + 1)`.
-    """
+    r""":math:`p M`, :math:`M = [[1, 0, b], [d, 1, e], [f, 0, 1]]`, box-normalised [``n``];
+    each of ``b, d, e, f`` is :math:`\pm U(c - 0.05, c + 0.05)`, :math:`c = 0.05 (l + 1)`
+    (the reference also draws two factors it does not use; they are not drawn here)."""
     rows = grid.pos.size(0)
     factors = rng.uniform((rows, 4), c - 0.05, c + 0.05) * rng.sign((rows, 4))
     b, d, e, f = factors.unbind(1)
@@ -284,7 +312,7 @@ def cutout(grid: Grid, k: int, rng: _Rng) -> Grid:
     r"""``k`` times remove a random remaining point and its 29 nearest remaining points
     [``n - 30k``]; not normalised. :math:`k = 2, 3, 5, 7, 10`; 30 at 1024 points."""
     size, _ = rng.scaled(30, grid)
-    return grid.keep(_remove_nearest(grid, [size] * k, rng))
+    return _remove_patches(grid, [size] * k, rng)
 
 
 def density_decrease(grid: Grid, k: int, rng: _Rng) -> Grid:
@@ -292,13 +320,7 @@ def density_decrease(grid: Grid, k: int, rng: _Rng) -> Grid:
     remaining points nearest to a random remaining point [``n - 75k``]; not normalised.
     :math:`k = l + 1`; 100 at 1024 points."""
     size, _ = rng.scaled(100, grid)
-    removed = torch.floor(size.double() * 0.75).long()
-    alive = grid.valid.clone()
-    for _ in range(k):
-        left = alive.sum(1)
-        patch = nearest(grid.pos, _at(grid.pos, rng.point(alive)), alive, torch.minimum(size, left))
-        alive &= ~rng.subset(patch, torch.minimum(removed, left - 1).clamp(min=0))
-    return grid.keep(alive)
+    return _remove_patches(grid, [size] * k, rng, thinned=torch.floor(size.double() * 0.75).long())
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -315,14 +337,22 @@ def _cluster_of(clusters: Tensor, width: int, rng: _Rng) -> Tensor:
     return (u * clusters.unsqueeze(1)).long().clamp_(max=CLUSTERS - 1)
 
 
-def _remove_nearest(grid: Grid, sizes: Sequence[Tensor], rng: _Rng) -> Tensor:
-    """The alive mask ``[B, W]`` after removing, for each ``size [B]`` in turn, a random
-    remaining point and its nearest remaining points, ``min(size, remaining - 1)`` in all."""
+def _remove_patches(
+    grid: Grid, sizes: Sequence[Tensor], rng: _Rng, thinned: Tensor | None = None
+) -> Grid:
+    """For each ``size [B]`` in turn, remove the patch of a random remaining point and its
+    nearest remaining points, ``size`` in all; with ``thinned [B]``, only that many random
+    points of the patch. Every cloud keeps at least one point."""
     alive = grid.valid.clone()
     for size in sizes:
-        take = torch.minimum(size, alive.sum(1) - 1).clamp(min=0)
-        alive &= ~nearest(grid.pos, _at(grid.pos, rng.point(alive)), alive, take)
-    return alive
+        left = alive.sum(1)
+        centre = _at(grid.pos, rng.point(alive))
+        if thinned is None:
+            alive &= ~_nearest(grid.pos, centre, alive, torch.minimum(size, left - 1).clamp(min=0))
+        else:
+            patch = _nearest(grid.pos, centre, alive, torch.minimum(size, left))
+            alive &= ~rng.subset(patch, torch.minimum(thinned, left - 1).clamp(min=0))
+    return grid.keep(alive)
 
 
 def _unit_sphere(grid: Grid) -> Grid:
@@ -346,33 +376,15 @@ def _box(grid: Grid) -> Grid:
 
 # ----------------------------------------------------------------------------- registry
 
-Corruption = Callable[[Grid, float, _Rng], Grid]
-
-_MODELNET_C: dict[str, Corruption] = {
-    f.__name__: f for f in (jitter, drop_global, drop_local, add_global, add_local, scale, rotate)
-}
-_MODELNET40_C: dict[str, Corruption] = {
-    f.__name__: f
-    for f in (
-        uniform_noise,
-        gaussian_noise,
-        background_noise,
-        impulse_noise,
-        upsampling,
-        shear,
-        cutout,
-        density_decrease,
-    )
-}
-_REGISTRY = {**_MODELNET_C, **_MODELNET40_C}
-
+#: Every corruption ``(grid, p, rng) -> grid``, by name: the functions named in :data:`PARAMETERS`.
+_REGISTRY: dict[str, Callable[[Grid, float, _Rng], Grid]] = {n: globals()[n] for n in PARAMETERS}
 #: The seven ModelNet-C corruptions.
-CORRUPTIONS: tuple[str, ...] = tuple(_MODELNET_C)
+CORRUPTIONS = ("jitter", "drop_global", "drop_local", "add_global", "add_local", "scale", "rotate")
 #: Named suites of corruptions (what ``reldrop3d eval --corruptions`` accepts).
 SUITES: dict[str, tuple[str, ...]] = {
     "modelnet-c": CORRUPTIONS,
-    "modelnet40-c": tuple(_MODELNET40_C),
-    "all": tuple(_REGISTRY),
+    "modelnet40-c": tuple(n for n in PARAMETERS if n not in CORRUPTIONS),
+    "all": tuple(PARAMETERS),
 }
 
 
@@ -387,55 +399,82 @@ def corrupt(
 ) -> Data | tuple[Tensor, Tensor]:
     r"""Corrupt every cloud of ``points`` with corruption ``name`` at ``level`` (0..4).
 
-    Args:
-        points: a PyG ``Batch`` or ``Data``, or dense points ``[B, N, C]`` / ``[N, C]``
-            whose first three channels are ``x, y, z`` (the others, e.g. normals,
-            follow their points).
-        name: one of ``SUITES["all"]`` (the names of :data:`PARAMETERS`).
-        level: 0..4.
-        generator: the random source, on the points' device; the same seed and
-            the same batch give the same output (a cloud's draws depend on its
-            place in the batch).
-        mask: ``[B, N]`` (``[N]``) bool, the valid points of dense input.
-        reference_points: the cloud size at which the absolute counts hold
-            (module docstring); ``None``: absolute counts.
+    ``points``: a PyG ``Batch`` / ``Data``, or dense ``[B, N, C]`` / ``[N, C]`` whose first
+    three channels are ``x, y, z`` (the others, e.g. normals, follow their points),
+    ``mask [B, N]`` (``[N]``) marking its valid points. ``name``: one of ``SUITES["all"]``.
+    ``generator``: on the points' device; the same seed and batch give the same output
+    (a cloud's draws depend on its place in the batch). ``reference_points``: the cloud
+    size of the absolute counts (module docstring); ``None``: absolute counts.
 
-    Returns:
-        A PyG input gives a new object of its class; clouds may change size,
-        per-point attributes (``part``, normals ``x``) follow their points, a
-        point the corruption creates gets 0 (``-1`` in integer attributes, e.g.
-        ``part = -1``: no part) and an ``upsampling`` copy those of its point;
-        normals are not transformed (both benchmarks corrupt coordinates only);
-        edges are dropped. Dense input gives ``(points [B, M, C], valid [B, M])``
-        (``([M, C], [M])``) for every corruption, each cloud's points first in
-        its row, zeros after them; ``M = N`` unless points are added. Input with
-        no points is returned in that form unchanged.
+    A PyG input gives a new object of its class: per-point attributes (``part``,
+    normals ``x``, not transformed) follow their points, a created point gets 0
+    (``-1`` in integer attributes: ``part = -1``, no part), an ``upsampling`` copy
+    those of its point; edges are dropped. Dense input gives ``(points [B, M, C],
+    valid [B, M])`` (``([M, C], [M])``), each cloud's points first in its row, zeros
+    after; ``M = N`` unless points are added. Input with no points comes back unchanged.
     """
     function = _REGISTRY.get(name) if isinstance(name, str) else None
     if function is None:
         raise ValueError(f"name must be one of {sorted(_REGISTRY)}, got {name!r}")
     if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
         raise ValueError(f"level must be an int in 0..4, got {level!r}")
-    if reference_points is not None and (
-        isinstance(reference_points, bool)
-        or not isinstance(reference_points, int)
-        or reference_points < 1
-    ):
-        raise ValueError(
-            f"reference_points must be a positive int or None, got {reference_points!r}"
-        )
-    grid, source = from_input(points, mask)
+    ref = reference_points
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int) or ref < 1):
+        raise ValueError(f"reference_points must be a positive int or None, got {ref!r}")
+    data, width, single = _as_batch(points, mask)
+    device = data.pos.device
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
-    if generator is not None and torch.device(generator.device).type != grid.pos.device.type:
+    if generator is not None and torch.device(generator.device).type != device.type:
         raise ValueError(
-            f"generator must be on the points' device {grid.pos.device}, "
-            f"got one on {generator.device}"
+            f"generator must be on the points' device {device}, got one on {generator.device}"
         )
-    if grid.valid.size(1) == 0:  # no cloud has a point: nothing to corrupt
-        return to_output(grid, source)
-    rng = _Rng(generator, grid.pos, reference_points)
-    return to_output(function(grid, PARAMETERS[name][level], rng), source)
+    pos, valid = to_dense(data, width=width)
+    grid = Grid(pos, valid, torch.where(valid, torch.arange(valid.size(1), device=device), -1))
+    if valid.size(1):  # else no cloud has a point: nothing to corrupt
+        grid = function(grid, PARAMETERS[name][level], _Rng(generator, pos, ref))
+    out = from_dense(grid.pos, grid.valid, like=data, source=grid.source)
+    if width is None:
+        return out
+    dense, valid = to_dense(out, torch.cat([out.pos, out.x], dim=-1), width=grid.valid.size(1))
+    return (dense[0], valid[0]) if single else (dense, valid)
+
+
+def _as_batch(points: Data | Tensor, mask: Tensor | None) -> tuple[Data, int | None, bool]:
+    """``(data, width, single)``: a PyG input as is (``width = None``), or the valid points of
+    dense ``[B, N, C]`` (``single``: ``[N, C]``) as a flat batch, ``pos`` their first three
+    channels and ``x`` the others, ``width = N``."""
+    if isinstance(points, Data):
+        if mask is not None:
+            raise TypeError(
+                f"mask applies to dense points only, got a mask with a {describe(points)}"
+            )
+        pos = getattr(points, "pos", None)
+        ok = isinstance(pos, Tensor) and pos.dim() == 2 and pos.size(-1) == 3
+        if not ok or not pos.is_floating_point():
+            raise TypeError(f"points.pos must be a floating tensor [P, 3], got {describe(pos)}")
+        return points, None, False
+    ok = isinstance(points, Tensor) and points.dim() in (2, 3) and points.size(-1) >= 3
+    if not ok or not points.is_floating_point():
+        raise TypeError(
+            f"points must be a PyG Batch/Data or a floating tensor [B, N, C] or "
+            f"[N, C] with C >= 3, got {describe(points)}"
+        )
+    single = points.dim() == 2
+    dense = points.unsqueeze(0) if single else points
+    if mask is not None:
+        ok = isinstance(mask, Tensor) and mask.dtype == torch.bool
+        if not ok or mask.shape != points.shape[:-1]:
+            want = "[N]" if single else "[B, N]"
+            raise TypeError(f"mask must be a bool tensor {want} like points, got {describe(mask)}")
+        if mask.device != dense.device:
+            raise ValueError(
+                f"mask must be on the points' device {dense.device}, got {mask.device}"
+            )
+        mask = mask.view(dense.shape[:2])
+    flat = from_dense(dense, mask)
+    flat.pos, flat.x = flat.pos[:, :3], flat.pos[:, 3:]
+    return flat, dense.size(1), single
 
 
 def resolve(spec: str | Sequence[str] | Mapping[str, Callable]) -> dict[str, Callable]:

@@ -1,19 +1,13 @@
-"""Markdown tables and PNG plots of evaluation results, one run or several side by side.
+"""Markdown tables and PNG plots (matplotlib's Agg canvas, no pyplot state) of results.
 
-:func:`table` and :func:`plot` take one result or ``{run name: result}`` (runs
-side by side) and tell the kind of result by its keys:
-
-- ``"corruptions"`` (:func:`corruption_accuracy`): table rows clean, each
-  corruption (OA averaged over levels), mOA, and with a ``reference`` mCE and
-  RmCE; ``levels=True``: one run's OA per corruption and level. Plot: grouped
-  bars of the same accuracies.
-- ``"curves"`` (:func:`deletion_curves`): table of the AUC of every order and
-  metric. Plot: the curves of one ``metric`` (colour = run, line style = order).
-- ``"overall"`` (:func:`attribution_report`): table of its overall metrics.
-- ``"per_class"`` (:func:`evaluate`), exactly two runs: plot of the per-class
-  accuracy change (second minus first), sorted.
-
-Plots use matplotlib's Agg canvas (no global pyplot state).
+:func:`table` and :func:`plot` take one result or ``{run name: result}`` (side by
+side) and tell its kind by its keys: ``"corruptions"`` (:func:`corruption_accuracy`):
+rows clean, each corruption's mean OA, mOA, with a ``reference`` mCE and RmCE
+(``levels=True``: one run's OA per level), plotted as grouped bars; ``"curves"``
+(:func:`deletion_curves`): the AUCs, plotted as the curves of one ``metric``
+(colour = run, style = order); ``"overall"`` (:func:`attribution_report`): its
+overall metrics, no plot; ``"per_class"`` (:func:`evaluate`), two runs: a plot of
+the sorted per-class accuracy change (second minus first).
 """
 
 from __future__ import annotations
@@ -79,9 +73,7 @@ def plot(
     results: Mapping, path: str | Path, *, metric: str = "accuracy", title: str | None = None
 ) -> Path:
     """Write a PNG of ``results`` (module docstring) to ``path``; returns the path.
-
-    ``metric``: the deletion-curve quantity (``"accuracy"``, ``"logit"``, ``"probability"``).
-    """
+    ``metric``: the deletion-curve quantity (``"accuracy"``, ``"logit"``, ``"probability"``)."""
     kind, runs = _runs(results)
     if kind == "corruptions":
         fig = _corruption_bars(runs, title)

@@ -1,4 +1,4 @@
-"""Running a model over a data loader: eval mode, devices, seeds, class names."""
+"""Running a model over a data loader: eval mode, devices, seeds, labels, classes, relevance."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from reldrop3d.data.batching import describe
+
+#: A relevance method name of :func:`reldrop3d.relevance.point_relevance`, or a
+#: callable ``(model, batch) -> relevance [P]``.
+Relevance = str | Callable[[nn.Module, object], Tensor]
 
 
 @contextmanager
@@ -33,12 +37,6 @@ def resolve_device(model: nn.Module, device: str | torch.device | None) -> torch
     return torch.device("cpu")
 
 
-def batches(loader: Iterable, device: torch.device) -> Iterator:
-    """The loader's batches, moved to ``device``."""
-    for batch in loader:
-        yield batch.to(device)
-
-
 def labels_of(batch) -> Tensor:
     """Class label per cloud ``[num_graphs]`` (``batch.y`` flattened)."""
     y = getattr(batch, "y", None)
@@ -47,30 +45,42 @@ def labels_of(batch) -> Tensor:
     return y.view(-1).long()
 
 
-def derived_seed(seed: int, *keys: object) -> int:
-    """A 63-bit seed from ``seed`` and ``keys``, the same in every process and run."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
-    text = "/".join(str(k) for k in (seed, *keys)).encode()
-    return (zlib.crc32(text) << 31 | zlib.crc32(text[::-1])) & ((1 << 63) - 1)
+def base_seed(seed: int | None, generator: torch.Generator | None) -> int:
+    """``seed`` (``None``: 0); with a ``generator`` instead, one seed drawn from it."""
+    if generator is None:
+        return 0 if seed is None else seed
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
 
 
 def seeded(seed: int, device: torch.device, *keys: object) -> torch.Generator:
-    """A generator on ``device`` seeded with :func:`derived_seed` of ``(seed, *keys)``."""
-    return torch.Generator(device=device).manual_seed(derived_seed(seed, *keys))
+    """A generator on ``device`` seeded from ``(seed, *keys)``, the same in every process and
+    run: 63 bits of the CRC-32s of the keys' text and of its reverse."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    text = "/".join(str(k) for k in (seed, *keys)).encode()
+    value = (zlib.crc32(text) << 31 | zlib.crc32(text[::-1])) & ((1 << 63) - 1)
+    return torch.Generator(device=device).manual_seed(value)
 
 
-def base_seed(seed: int | None, generator: torch.Generator | None) -> int:
-    """``seed``; with a ``generator`` instead, one seed drawn from it."""
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator or None, got {describe(generator)}"
-            )
-        return int(
-            torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()
-        )
-    return 0 if seed is None else seed
+def explained_batches(
+    model: nn.Module, loader: Iterable, target: str | None, seed: int, device: torch.device, key
+) -> Iterator[tuple[object, Tensor, Tensor, torch.Generator]]:
+    """``(batch, label [B], goal [B], generator)`` for each batch of ``loader``, on ``device``.
+
+    ``goal`` is the class to explain: the label (``target=None``) or the predicted
+    class (``"pred"``); ``generator`` is :func:`seeded` from ``(seed, key, index)``.
+    """
+    if target not in (None, "pred"):
+        raise ValueError(f"target must be None (the label) or 'pred', got {target!r}")
+    for index, batch in enumerate(loader):
+        batch = batch.to(device)
+        label = goal = labels_of(batch)
+        if target == "pred":
+            with torch.no_grad():
+                goal = model(batch).argmax(dim=-1)
+        yield batch, label, goal, seeded(seed, device, key, index)
 
 
 def class_names(loader: Iterable, num_classes: int) -> list[str]:
@@ -92,11 +102,6 @@ def num_classes_of(model: nn.Module, loader: Iterable, num_classes: int | None) 
     return None
 
 
-#: A relevance method name of :func:`reldrop3d.relevance.point_relevance`, or a
-#: callable ``(model, batch) -> relevance [P]``.
-Relevance = str | Callable[[nn.Module, object], Tensor]
-
-
 def relevance_function(method: Relevance, relevance_kwargs: dict | None) -> Callable:
     """``(model, batch, target, generator) -> relevance [P]`` for a method name or a callable."""
     if callable(method):
@@ -109,3 +114,14 @@ def relevance_function(method: Relevance, relevance_kwargs: dict | None) -> Call
     return lambda model, batch, target, generator: point_relevance(
         model, batch, target=target, method=method, generator=generator, **kwargs
     )
+
+
+def method_name(method: Relevance) -> str:
+    """The name of a relevance method (a callable's ``__name__``, else ``"custom"``)."""
+    return method if isinstance(method, str) else getattr(method, "__name__", "custom")
+
+
+def mean_defined(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that are not ``None``; ``None`` when there is none."""
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else None
