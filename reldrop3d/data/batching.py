@@ -227,12 +227,9 @@ def select_clouds(data: Data, keep: Tensor) -> Data:
 def to_dense(
     data: Data, x: Tensor | None = None, width: int | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Pad ``x [P, ...]`` (default ``data.pos``) to ``[B, W, ...]`` with zeros; ``(dense, valid)``.
-
-    Row ``b`` holds cloud ``b``'s points in order, first; ``valid [B, W]`` marks
-    them. ``W = width`` if given (at least the largest cloud), else the largest
-    cloud (a host read).
-    """
+    """Pad ``x [P, ...]`` (default ``data.pos``) to ``[B, W, ...]`` with zeros; ``(dense, valid)``:
+    row ``b`` starts with cloud ``b``'s points, marked by ``valid [B, W]``. ``W = width`` if
+    given (at least the largest cloud), else the largest cloud (a host read)."""
     batch, ptr = batch_vector(data)
     x = data.pos if x is None else x
     return to_dense_batch(x, batch, batch_size=ptr.numel() - 1, max_num_nodes=width)
@@ -244,17 +241,14 @@ def from_dense(
     like: Data | None = None,
     source: Tensor | None = None,
 ) -> Data:
-    """A flat batch of the points of a padded ``x [B, W, ...]``, as ``pos``.
+    """A flat batch whose ``pos`` are the points ``x[b, j]`` of a padded ``x [B, W, ...]`` where
+    ``valid[b, j]`` (``None``: all), in row order, with ``batch`` and ``ptr``.
 
-    Cloud ``b`` holds ``x[b, j]`` for every ``valid[b, j]`` (``None``: all), in row
-    order; ``batch`` and ``ptr`` describe the clouds. Without ``like`` the result
-    is a new ``Batch`` of ``pos``, ``batch`` and ``ptr`` (with ``valid`` given,
-    reading its size is a host sync). With ``like`` (``B`` clouds), it is
-    ``like`` with new points: a ``Data`` without ``batch`` stays one, per-cloud
-    attributes stay, edges go, and every other per-point attribute follows its
-    point: point ``(b, j)`` takes that of ``like``'s point ``source[b, j]`` of cloud
-    ``b`` (its index within the cloud), ``-1`` for a new point (which gets 0, or
-    -1 for integer attributes).
+    Without ``like``: a new ``Batch`` (with ``valid``, reading its size is a host sync).
+    With ``like`` (``B`` clouds): ``like`` with new points, per-cloud attributes kept, edges
+    dropped, and each other per-point attribute of point ``(b, j)`` taken from ``like``'s
+    point ``source[b, j]`` of cloud ``b`` (index within the cloud; ``-1``: a new point,
+    which gets 0, or -1 for integer attributes).
     """
     rows, width = x.shape[:2]
     if valid is None:

@@ -67,17 +67,10 @@ def rotate(x: Tensor, angle: Tensor, axis: int = 2, batch: Tensor | None = None)
 def normalize_unit_sphere(
     pos: Tensor, batch: Tensor | None = None, num_graphs: int | None = None
 ) -> Tensor:
-    r"""Centre each cloud at its centroid and scale its largest radius to 1.
-
-    .. math:: p_i' = (p_i - \bar p_b) / \max_{j \in b} \lVert p_j - \bar p_b \rVert
-
-    A cloud of one point (radius 0) becomes the origin.
-
-    Args:
-        pos: ``[N, 3]`` points.
-        batch: ``[N]`` cloud index of each point (``None``: one cloud).
-        num_graphs: number of clouds ``B`` (default: ``batch.max() + 1``, one sync).
-    """
+    r"""Centre each cloud of ``pos [N, 3]`` (clouds ``batch [N]``, ``None``: one; ``num_graphs``
+    of them, default ``batch.max() + 1``, a sync) and scale its largest radius to 1:
+    :math:`p_i' = (p_i - \bar p_b) / \max_{j \in b} \lVert p_j - \bar p_b \rVert`
+    (a one-point cloud becomes the origin)."""
     if batch is None:
         centred = pos - pos.mean(dim=0, keepdim=True)
         radius = centred.norm(dim=-1).max() if pos.size(0) else pos.new_ones(())
