@@ -159,16 +159,10 @@ def _legs(
 ) -> list[Part]:
     """Four vertical legs (all round or all square) under the corners ``(+-half_x, +-half_y)``."""
     square = rng.random() < 0.4
-    out = []
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            centre = (sx * half_x, sy * half_y, height / 2)
-            if square:
-                mesh = box((2 * radius, 2 * radius, height), centre)
-            else:
-                mesh = cylinder(radius, height, centre)
-            out.append(Part("leg", mesh))
-    return out
+    corners = [(sx * half_x, sy * half_y, height / 2) for sx in (-1, 1) for sy in (-1, 1)]
+    if square:
+        return [Part("leg", box((2 * radius, 2 * radius, height), c)) for c in corners]
+    return [Part("leg", cylinder(radius, height, c)) for c in corners]
 
 
 @register("table", parts=("top", "leg", "shelf"))
@@ -225,12 +219,11 @@ def stool(rng: np.random.Generator) -> list[Part]:
     n_legs = int(rng.integers(3, 5))
     at = radius * rng.uniform(0.6, 0.85)
     leg_r = rng.uniform(0.015, 0.03)
-    legs = []
+    parts = [Part("seat", seat)]
     for k in range(n_legs):
         angle = 2 * np.pi * k / n_legs
         xy = at * np.cos(angle), at * np.sin(angle)
-        legs.append(Part("leg", cylinder(leg_r, height - thick, (*xy, (height - thick) / 2))))
-    parts = [Part("seat", seat), *legs]
+        parts.append(Part("leg", cylinder(leg_r, height - thick, (*xy, (height - thick) / 2))))
     if rng.random() < 0.3:
         ring = torus(at, leg_r, (0, 0, height * rng.uniform(0.25, 0.45)))
         parts.append(Part("footrest", ring))
