@@ -56,18 +56,13 @@ def check_batch_vector(
 ) -> tuple[Tensor, Tensor]:
     r"""Check a batch vector; return it with its CSR pointer, ``(batch [P], ptr [B + 1])``.
 
-    Valid: ``batch`` a 1-D long tensor of ``num_points`` entries, sorted, with
-    values in ``[0, B)``; ``ptr`` (if given) a 1-D long tensor with ``ptr[0] = 0``,
-    ``ptr[B] = P``, non-decreasing, and ``batch[p] = b`` for ``ptr[b] <= p < ptr[b + 1]``
-    (checked as: ``batch`` sorted, and the first and last point of every non-empty
-    cloud carry its id). Without ``ptr``, ``B = batch[-1] + 1`` and
-    ``ptr[b] = #{p : batch_p < b}``. ``batch=None`` is one cloud of ``num_points``
-    points (on ``device``). Host reads: one for the check (``check_values=False``
-    skips it), one more for ``B`` when ``ptr`` is not given.
-
-    Raises:
-        TypeError: wrong type, dtype or rank. ValueError: wrong size or device, or
-        values that break the rules above (the message names the first bad entry).
+    Valid: ``batch`` a sorted 1-D long tensor of ``num_points`` entries in ``[0, B)``;
+    ``ptr`` (if given) 1-D long, non-decreasing from 0 to ``P``, with ``batch[p] = b`` for
+    ``ptr[b] <= p < ptr[b + 1]``. Without ``ptr``, ``ptr[b] = #{p : batch_p < b}`` for
+    ``B = batch[-1] + 1``; ``batch=None`` is one cloud of ``num_points`` (on ``device``).
+    Host reads: one for the check (``check_values=False`` skips it), one for ``B``
+    without ``ptr``. A TypeError for a wrong type, dtype or rank, a ValueError for a
+    wrong size or device or a broken rule (naming the first bad entry).
     """
     if batch is None:
         if num_points is None:

@@ -55,12 +55,7 @@ PART_RANGES: dict[str, tuple[int, int]] = {
 NUM_PARTS = int(_STARTS[-1])
 
 #: Files each split is made of (``trainval`` is ``train`` followed by ``val``).
-SPLIT_PARTS = {
-    "train": ("train",),
-    "val": ("val",),
-    "test": ("test",),
-    "trainval": ("train", "val"),
-}
+SPLIT_PARTS = {s: (s,) for s in ("train", "val", "test")} | {"trainval": ("train", "val")}
 #: Seed mixed with each text file's ``<synset>/<id>`` to resample its points.
 RESAMPLE_SEED = 0
 #: Bump when the cached arrays of the txt layout change meaning.

@@ -1,14 +1,10 @@
 r"""Random per-cloud augmentations of one ``Data`` or a whole ``Batch``; unit-sphere scaling.
 
-Each augmentation is a PyG :class:`~torch_geometric.transforms.BaseTransform`
-(chain them with :class:`torch_geometric.transforms.Compose`): it returns a
-shallow copy with new ``pos`` (and normals) and never writes its input. On a
-``Batch`` of ``B`` clouds of any sizes (``pos [P, 3]``, ``batch [P]``,
-``ptr [B + 1]``) it draws one parameter set per cloud in a single call and
-gathers it to the points with the batch vector: no loop over clouds, no host
-synchronisation. A ``Data`` without ``batch`` is one cloud. Parameters come
-from ``generator`` (drawn on its device), so a seeded generator gives the
-same output.
+Each augmentation is a PyG :class:`~torch_geometric.transforms.BaseTransform` that sets
+new ``pos`` (and normals). On a ``Batch`` of ``B`` clouds (``pos [P, 3]``, ``batch [P]``,
+``ptr [B + 1]``; a ``Data`` without ``batch`` is one cloud) it draws one parameter set
+per cloud from ``generator`` in one call and gathers it to the points: no loop over
+clouds, no host sync; a seeded generator gives the same output.
 
 =====================  ==========================================================
 transform              per cloud ``b``, point ``i`` of ``b``
