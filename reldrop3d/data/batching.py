@@ -56,18 +56,13 @@ def check_batch_vector(
 ) -> tuple[Tensor, Tensor]:
     r"""Check a batch vector; return it with its CSR pointer, ``(batch [P], ptr [B + 1])``.
 
-    Valid: ``batch`` a 1-D long tensor of ``num_points`` entries, sorted, with
-    values in ``[0, B)``; ``ptr`` (if given) a 1-D long tensor with ``ptr[0] = 0``,
-    ``ptr[B] = P``, non-decreasing, and ``batch[p] = b`` for ``ptr[b] <= p < ptr[b + 1]``
-    (checked as: ``batch`` sorted, and the first and last point of every non-empty
-    cloud carry its id). Without ``ptr``, ``B = batch[-1] + 1`` and
-    ``ptr[b] = #{p : batch_p < b}``. ``batch=None`` is one cloud of ``num_points``
-    points (on ``device``). Host reads: one for the check (``check_values=False``
-    skips it), one more for ``B`` when ``ptr`` is not given.
-
-    Raises:
-        TypeError: wrong type, dtype or rank. ValueError: wrong size or device, or
-        values that break the rules above (the message names the first bad entry).
+    Valid: ``batch`` a sorted 1-D long tensor of ``num_points`` entries in ``[0, B)``;
+    ``ptr`` (if given) 1-D long, non-decreasing from 0 to ``P``, with ``batch[p] = b`` for
+    ``ptr[b] <= p < ptr[b + 1]``. Without ``ptr``, ``ptr[b] = #{p : batch_p < b}`` for
+    ``B = batch[-1] + 1``; ``batch=None`` is one cloud of ``num_points`` (on ``device``).
+    Host reads: one for the check (``check_values=False`` skips it), one for ``B``
+    without ``ptr``. A TypeError for a wrong type, dtype or rank, a ValueError for a
+    wrong size or device or a broken rule (naming the first bad entry).
     """
     if batch is None:
         if num_points is None:
@@ -227,12 +222,9 @@ def select_clouds(data: Data, keep: Tensor) -> Data:
 def to_dense(
     data: Data, x: Tensor | None = None, width: int | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Pad ``x [P, ...]`` (default ``data.pos``) to ``[B, W, ...]`` with zeros; ``(dense, valid)``.
-
-    Row ``b`` holds cloud ``b``'s points in order, first; ``valid [B, W]`` marks
-    them. ``W = width`` if given (at least the largest cloud), else the largest
-    cloud (a host read).
-    """
+    """Pad ``x [P, ...]`` (default ``data.pos``) to ``[B, W, ...]`` with zeros; ``(dense, valid)``:
+    row ``b`` starts with cloud ``b``'s points, marked by ``valid [B, W]``. ``W = width`` if
+    given (at least the largest cloud), else the largest cloud (a host read)."""
     batch, ptr = batch_vector(data)
     x = data.pos if x is None else x
     return to_dense_batch(x, batch, batch_size=ptr.numel() - 1, max_num_nodes=width)
@@ -244,17 +236,14 @@ def from_dense(
     like: Data | None = None,
     source: Tensor | None = None,
 ) -> Data:
-    """A flat batch of the points of a padded ``x [B, W, ...]``, as ``pos``.
+    """A flat batch whose ``pos`` are the points ``x[b, j]`` of a padded ``x [B, W, ...]`` where
+    ``valid[b, j]`` (``None``: all), in row order, with ``batch`` and ``ptr``.
 
-    Cloud ``b`` holds ``x[b, j]`` for every ``valid[b, j]`` (``None``: all), in row
-    order; ``batch`` and ``ptr`` describe the clouds. Without ``like`` the result
-    is a new ``Batch`` of ``pos``, ``batch`` and ``ptr`` (with ``valid`` given,
-    reading its size is a host sync). With ``like`` (``B`` clouds), it is
-    ``like`` with new points: a ``Data`` without ``batch`` stays one, per-cloud
-    attributes stay, edges go, and every other per-point attribute follows its
-    point: point ``(b, j)`` takes that of ``like``'s point ``source[b, j]`` of cloud
-    ``b`` (its index within the cloud), ``-1`` for a new point (which gets 0, or
-    -1 for integer attributes).
+    Without ``like``: a new ``Batch`` (with ``valid``, reading its size is a host sync).
+    With ``like`` (``B`` clouds): ``like`` with new points, per-cloud attributes kept, edges
+    dropped, and each other per-point attribute of point ``(b, j)`` taken from ``like``'s
+    point ``source[b, j]`` of cloud ``b`` (index within the cloud; ``-1``: a new point,
+    which gets 0, or -1 for integer attributes).
     """
     rows, width = x.shape[:2]
     if valid is None:

@@ -1,16 +1,9 @@
 """Point clouds held in memory, the dataset classes built on them, and subsets of them.
 
-Readers hand ``M`` clouds of possibly different sizes over as flat numpy
-arrays with a CSR pointer (the layout of a PyG ``Batch``; also the layout of
-the ``.npz`` caches), a dict of
-
-* ``pos [P, 3]`` float32, ``P = sum_i n_i``: cloud ``i`` is ``pos[ptr[i]:ptr[i + 1]]``;
-* ``ptr [M + 1]`` int64 and ``y [M]`` int64 class labels;
-* optionally ``normals [P, 3]`` float32, ``part [P]`` int64, ``names [M]`` str.
-
-:class:`PointCloudDataset` serves them as :class:`torch_geometric.data.Data`
-items; :class:`LayoutDataset` reads them from whichever on-disk
-:class:`Layout` of a dataset it finds.
+Readers hand ``M`` clouds over as flat numpy arrays with a CSR pointer (as a PyG
+``Batch``, and the ``.npz`` caches): ``pos [P, 3]`` float32 (cloud ``i`` is
+``pos[ptr[i]:ptr[i + 1]]``), ``ptr [M + 1]`` int64, ``y [M]`` int64 and optionally
+``normals [P, 3]`` float32, ``part [P]`` int64, ``names [M]`` str.
 """
 
 from __future__ import annotations
@@ -33,11 +26,8 @@ def flat_clouds(
     part: Sequence[np.ndarray] | None = None,
     names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """The flat arrays (see the module docstring) of clouds given one by one.
-
-    ``pos`` and ``normals`` hold ``[n_i, 3]`` arrays (or are ``[M, N, 3]`` arrays),
-    ``part`` ``[n_i]`` arrays, ``y`` and ``names`` one entry per cloud.
-    """
+    """The flat arrays (see the module docstring) of clouds given one by one: ``pos`` and
+    ``normals`` ``[n_i, 3]`` each (or ``[M, N, 3]``), ``part`` ``[n_i]``, ``y`` and ``names``."""
     sizes = [len(p) for p in pos]
     out = {
         "pos": np.concatenate(pos).astype(np.float32),
@@ -77,11 +67,10 @@ def check_int(
 class PointCloudDataset(Dataset):
     """A :class:`~torch.utils.data.Dataset` of point clouds held in memory.
 
-    Item ``i`` is ``Data(pos [n_i, 3] float32, y [1] int64)``, plus ``x [n_i, 3]``
-    unit normals, ``part [n_i]`` int64 part labels and ``mask [n_i]`` bool where
-    the dataset has them. Items hold fresh copies, so a ``transform``
-    (``Data -> Data``, applied last) may modify them in place. Subclasses set
-    ``classes`` and call :meth:`_set_clouds`.
+    Item ``i`` is ``Data(pos [n_i, 3] float32, y [1] int64)``, plus ``x [n_i, 3]`` normals,
+    ``part [n_i]`` int64 and ``mask [n_i]`` bool where the dataset has them, as fresh copies
+    (a ``transform`` may modify them in place). Subclasses set ``classes`` and call
+    :meth:`_set_clouds`.
     """
 
     #: Index of the vertical axis of the stored coordinates (0 = x, 1 = y, 2 = z).
@@ -156,13 +145,9 @@ Reader = Callable[[Path, str, int | None, bool], Loaded]
 
 @dataclass(frozen=True)
 class Layout:
-    """One on-disk layout of a dataset.
-
-    ``read(folder, split, num_points, use_normals)`` returns ``(classes, flat
-    clouds)``; ``up_axis`` is the vertical axis of the coordinates. A folder holds
-    the layout when each of the ``markers`` (glob patterns, ``|`` between
-    alternatives) matches an entry in it; ``example`` names a folder of the layout.
-    """
+    """One on-disk layout of a dataset: ``read(folder, split, num_points, use_normals)`` returns
+    ``(classes, flat clouds)``; a folder holds it when each of the ``markers`` (globs, ``|``
+    between alternatives) matches an entry; ``example`` names such a folder."""
 
     name: str
     read: Reader
@@ -184,14 +169,9 @@ class Layout:
 def find_layout(
     root: Path, layouts: Sequence[Layout], layout: str | None = None, dataset: str = "dataset"
 ) -> tuple[Layout, Path]:
-    """The first of ``layouts`` (or the one named ``layout``) found in ``root``, ``root/raw``
-    or an immediate subfolder of ``root`` (and its ``raw/``), with the folder holding it.
-
-    Raises:
-        ValueError: ``layout`` names none of ``layouts``.
-        FileNotFoundError: ``root`` is missing or holds no layout; the message lists
-            the layouts looked for and what ``root`` holds.
-    """
+    """The first of ``layouts`` (or the one named ``layout``) found in ``root``, ``root/raw`` or
+    an immediate subfolder (or its ``raw/``), and that folder. A ``FileNotFoundError`` for a
+    missing ``root`` or none found lists the layouts looked for and what ``root`` holds."""
     names = [lay.name for lay in layouts]
     if layout is not None and layout not in names:
         raise ValueError(f"layout must be one of {names} or None, got {layout!r}")
@@ -216,11 +196,8 @@ def find_layout(
 
 
 class LayoutDataset(PointCloudDataset):
-    """A dataset read whole from whichever of its :attr:`LAYOUTS` is found under ``root``.
-
-    Subclasses set :attr:`SPLITS` and :attr:`LAYOUTS`.
-    Normals are kept as ``x`` only if ``use_normals``.
-    """
+    """A dataset read whole from whichever of its :attr:`LAYOUTS` (set by subclasses, with
+    :attr:`SPLITS`) is found under ``root``; normals kept only if ``use_normals``."""
 
     SPLITS: tuple[str, ...] = ()
     LAYOUTS: tuple[Layout, ...] = ()
@@ -251,12 +228,9 @@ class LayoutDataset(PointCloudDataset):
 
 
 class CloudSubset(Dataset):
-    """The clouds ``indices`` of a point-cloud dataset, in that order.
-
-    Item ``i`` is ``dataset[indices[i]]``. Per-cloud tensors are indexed
-    (:attr:`y`, :attr:`sizes`); every other attribute (``classes``,
-    ``num_classes``, ``up_axis``, part names, ...) is the dataset's own.
-    """
+    """The clouds ``indices`` of a point-cloud dataset, in that order: item ``i`` is
+    ``dataset[indices[i]]``, :attr:`y` and :attr:`sizes` are indexed, every other attribute
+    (``classes``, ``up_axis``, ...) is the dataset's own."""
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | Tensor) -> None:
         super().__init__()
@@ -299,13 +273,9 @@ def labels_of(dataset: Dataset) -> Tensor:
 def stratified_split(
     labels: Tensor, fraction: float, seed: int, *, at_least_one: bool = True
 ) -> tuple[Tensor, Tensor]:
-    r"""``(chosen, rest)``: indices of a class-stratified share of ``labels [M]``, and the others.
-
-    From class ``c`` with :math:`n_c` clouds, :math:`\operatorname{round}(f\,n_c)` are
-    chosen uniformly at random (at least one if ``at_least_one``, at most
-    :math:`n_c`); the same ``seed`` chooses the same clouds. Both index tensors
-    are sorted.
-    """
+    r"""``(chosen, rest)``, sorted indices of a class-stratified share of ``labels [M]`` and of
+    the others: :math:`\operatorname{round}(f\,n_c)` of the :math:`n_c` clouds of class ``c``
+    (at least one if ``at_least_one``), uniformly at random by ``seed``."""
     if isinstance(fraction, bool) or not 0.0 <= float(fraction) <= 1.0:
         raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
     g = torch.Generator().manual_seed(seed)

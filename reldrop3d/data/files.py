@@ -1,11 +1,8 @@
 """Dataset files: where they live, reading them, and caching what is derived from them.
 
-Every reader turns a file into numpy arrays and raises :class:`FileNotFoundError`
-or :class:`ValueError` naming the file (and the item) when it is missing,
-corrupt, truncated or malformed, so a bad shard of a large dataset is easy to
-find. Caches go next to their data when that folder is meant to be written,
-otherwise under :func:`user_cache_dir`, always through a temporary file and
-:func:`os.replace`, so a reader never sees half a file.
+Readers return numpy arrays and raise :class:`FileNotFoundError` or :class:`ValueError`
+naming the file (and the item) when it is missing, corrupt or malformed. Caches are
+written through a temporary file and :func:`os.replace`, so no reader sees half a file.
 """
 
 from __future__ import annotations
@@ -28,11 +25,8 @@ def repository_root() -> Path:
 
 
 def default_data_root() -> Path:
-    """Folder holding the real datasets (e.g. ``modelnet40_1024/``).
-
-    ``$RELDROP3D_DATA`` when set, otherwise ``<repository>/../shared/data``;
-    it need not exist (the loaders raise :class:`FileNotFoundError`).
-    """
+    """Folder of the real datasets (e.g. ``modelnet40_1024/``): ``$RELDROP3D_DATA`` when set,
+    otherwise ``<repository>/../shared/data``; it need not exist."""
     env = os.environ.get("RELDROP3D_DATA")
     return Path(env).expanduser() if env else repository_root().parent / "shared" / "data"
 
@@ -57,11 +51,8 @@ def is_writable_dir(path: Path) -> bool:
 def cached_beside(
     source: Path, name: str, key: str, build: Callable[[], dict[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
-    """:func:`cached_npz` of ``<key>.npz`` beside the data folder ``source``.
-
-    The cache folder is ``<source>/.reldrop3d_cache`` when ``source`` is writable,
-    otherwise ``user_cache_dir(name, <source name>-<hash of its absolute path>)``.
-    """
+    """:func:`cached_npz` of ``<key>.npz`` in ``<source>/.reldrop3d_cache`` when ``source`` is
+    writable, else in ``user_cache_dir(name, <source name>-<hash of its absolute path>)``."""
     folder = source / ".reldrop3d_cache"
     if is_writable_dir(source):
         try:
@@ -75,9 +66,7 @@ def cached_beside(
 
 def cached_npz(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The arrays of the ``.npz`` cache ``path``, or ``build()``'s, written there atomically.
-
-    An unreadable cache is rebuilt; one that cannot be written is skipped (it only costs time).
-    """
+    An unreadable cache is rebuilt; one that cannot be written is skipped."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -148,12 +137,10 @@ def h5_clouds(
 ) -> dict[str, np.ndarray]:
     """Read and check one HDF5 file of clouds, keeping the first ``num_points`` of each.
 
-    The file holds ``data [M, N, 3]``, ``label [M]`` or ``[M, 1]`` (indices into
-    ``classes``), and optionally ``normal [M, N, 3]`` (required if ``use_normals``),
-    ``name [M]`` (bytes) and ``pid [M, N]`` per-point part ids (required, and checked
-    by :func:`check_parts`, if ``part_ranges`` is given). Returns the dense arrays
-    ``pos [M, n, 3]``, ``y [M]`` and, where read, ``normals [M, n, 3]``, ``part [M, n]``,
-    ``names [M]`` (``n = num_points``, or ``N`` for ``None``).
+    Reads ``data [M, N, 3]``, ``label [M(, 1)]`` (indices into ``classes``), ``normal
+    [M, N, 3]`` if ``use_normals``, ``pid [M, N]`` part ids if ``part_ranges`` is given
+    (:func:`check_parts`) and ``name [M]`` if present. Returns ``pos [M, n, 3]``, ``y [M]``
+    and, where read, ``normals [M, n, 3]``, ``part [M, n]``, ``names [M]``.
     """
     parts = part_ranges is not None
     arrays = read_h5(path, ["data", "label", *(["pid"] if parts else [])], ["name", "normal"])
@@ -199,11 +186,8 @@ def h5_shards(
     use_normals: bool,
     part_ranges: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """:func:`h5_clouds` of every shard named in the ``listings``, concatenated in order.
-
-    A listed name such as ``data/modelnet40_ply_hdf5_2048/ply_data_train0.h5`` is
-    looked up by its base name in the folder of its listing.
-    """
+    """:func:`h5_clouds` of every shard named in the ``listings``, concatenated in order; a
+    name is looked up by its base name in the folder of its listing."""
     shards = []
     for listing in listings:
         entries = read_names(listing)
@@ -222,10 +206,8 @@ def h5_shards(
 def read_points_txt(
     path: Path, columns: int, *, delimiter: str | None = None, max_rows: int | None = None
 ) -> np.ndarray:
-    """A numeric text file of points, one a line, as ``[n, columns]`` float32.
-
-    ``delimiter=None`` splits on whitespace; ``max_rows`` reads only the first lines.
-    """
+    """A numeric text file of points, one a line, as ``[n, columns]`` float32 (``delimiter=None``
+    splits on whitespace; ``max_rows`` reads only the first lines)."""
     if not path.is_file():
         raise FileNotFoundError(f"expected the point file {path}, which does not exist")
     try:
@@ -241,12 +223,9 @@ def read_points_txt(
 
 
 def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """An OFF mesh as ``(vertices [V, 3] float64, triangles [T, 3] int64)``.
-
-    Polygons with more than three corners are fan-triangulated. Comments (``#``)
-    and ModelNet's fused header line ``OFF<nv> <nf> <ne>`` (which open3d's
-    reader rejects) are accepted.
-    """
+    """An OFF mesh as ``(vertices [V, 3] float64, triangles [T, 3] int64)``; polygons are
+    fan-triangulated, and ``#`` comments and ModelNet's fused header ``OFF<nv> <nf> <ne>``
+    accepted."""
     if not path.is_file():
         raise FileNotFoundError(f"expected the OFF file {path}, which does not exist")
     try:
@@ -325,11 +304,8 @@ def check_parts(
     classes: Sequence[str],
     source: Path | str,
 ) -> None:
-    """Raise if a part id of ``part [M, N]`` lies outside its cloud's class range.
-
-    Cloud ``i`` of class ``y[i]`` may hold the part ids
-    ``part_ranges[y[i], 0] <= part < part_ranges[y[i], 1]`` (``part_ranges [C, 2]``).
-    """
+    """Raise if a part id of ``part [M, N]`` lies outside its cloud's class range, ``part_ranges
+    [y[i], 0] <= part < part_ranges[y[i], 1]`` for cloud ``i`` (``part_ranges [C, 2]``)."""
     lo, hi = part_ranges[y, 0][:, None], part_ranges[y, 1][:, None]
     bad = np.argwhere((part < lo) | (part >= hi))
     if len(bad):

@@ -48,12 +48,8 @@ def read_ply_hdf5_layout(
 
 
 def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
-    """``modelnet40_normal_resampled``: ``<class>/<id>.txt`` lines ``x,y,z,nx,ny,nz``.
-
-    Ids (``airplane_0001``) come from ``modelnet40_<split>.txt``; the class is
-    the id without its ``_<number>`` suffix. Only the first ``num_points``
-    lines of each file are read.
-    """
+    """``modelnet40_normal_resampled``: ``<class>/<id>.txt`` lines ``x,y,z,nx,ny,nz``, the first
+    ``num_points`` of each; ids (``airplane_0001``) listed in ``modelnet40_<split>.txt``."""
     names_file = folder / "modelnet40_shape_names.txt"
     classes = read_names(names_file)
     listing = folder / f"modelnet40_{split}.txt"
@@ -83,14 +79,10 @@ def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normal
 
 
 def read_off_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
-    """PyG's raw tree ``<class>/<split>/*.off``: meshes sampled to ``num_points`` points.
-
-    Classes are the sorted folder names that have a ``train/`` or ``test/``
-    subfolder; files are sorted by name. Each mesh is sampled uniformly by
-    area (:func:`~reldrop3d.data.surface.sample_surface`) with a seed fixed by
-    its relative path, so every run gives the same points, then centred and
-    scaled to the unit sphere; normals are those of the sampled triangles.
-    """
+    """PyG's raw tree ``<class>/<split>/*.off`` (classes: the sorted folders with a ``train/``
+    or ``test/``): each mesh sampled uniformly by area to ``num_points`` points
+    (:func:`~reldrop3d.data.surface.sample_surface`, seeded by its relative path) and
+    scaled to the unit sphere; normals are those of the sampled triangles."""
     if num_points is None:
         raise ValueError("num_points must be a positive int for the OFF layout, got None")
     classes = sorted(
@@ -142,25 +134,17 @@ class ModelNet40(LayoutDataset):
     ``off``       ``<class>/{train,test}/*.off`` meshes         yes      z (2)
     ============  ============================================  =======  =======
 
-    All clouds are loaded into memory at construction (the txt and OFF layouts,
-    thousands of files, are cached as one ``.npz`` per split and ``num_points``
-    next to the data, or under ``~/.cache/reldrop3d/modelnet40`` when that
-    folder is read-only). Item ``i`` is
+    All clouds are loaded at construction; the txt and OFF layouts are cached as one
+    ``.npz`` per split and ``num_points`` (:func:`~reldrop3d.data.files.cached_beside`).
+    Item ``i`` is ``pos [num_points, 3]`` float32 (the first ``num_points`` stored
+    points, as in the PointNet code; OFF meshes are sampled to exactly ``num_points``),
+    ``y [1]`` int64 (an index into :attr:`classes`) and, if ``use_normals``,
+    ``x [num_points, 3]`` float32 unit normals.
 
-    * ``pos [num_points, 3]`` float32: the first ``num_points`` stored points
-      (deterministic, as in the PointNet code; random subsampling is
-      :class:`torch_geometric.transforms.FixedPoints`); the OFF layout samples
-      exactly ``num_points`` per mesh instead;
-    * ``y [1]`` int64: the class, an index into :attr:`classes`;
-    * ``x [num_points, 3]`` float32 unit normals, if ``use_normals``.
-
-    **Up axis** (:attr:`up_axis`, rotate about it with
-    ``RotateClouds(axis=dataset.up_axis)``): z for the shared ``modelnet40_1024``
-    h5 files, measured there (mean per-axis extents: ``bottle`` 0.57/0.57/1.72,
-    ``person`` 0.76/0.57/1.79, ``lamp`` 0.82/0.77/1.52, flat ``airplane``
-    1.70/1.76/0.50) and for the OFF meshes they come from; y for the PointNet
-    ``ply_hdf5`` shards and the PointNet++ ``txt`` files, whose code rotates
-    about y (those files are not on this machine to measure).
+    :attr:`up_axis` (measured on the shared h5 files: tall classes such as bottle and
+    person are longest along z) is the one to rotate about with
+    ``RotateClouds(axis=dataset.up_axis)``; the PointNet and PointNet++ code rotates the
+    ``ply_hdf5`` and ``txt`` files about y.
 
     Args:
         root: the layout folder or a folder containing it.
@@ -174,9 +158,8 @@ class ModelNet40(LayoutDataset):
 
     Raises:
         FileNotFoundError: missing ``root``, no layout found, a missing listed file.
-        ValueError: unknown ``split``, ``num_points`` above the stored count,
-            corrupt or truncated HDF5 file, labels outside the class list,
-            NaN/inf coordinates (the message names the file and the item).
+        ValueError: unknown ``split``, ``num_points`` above the stored count, a corrupt
+            file, labels out of range, NaN/inf coordinates (naming the file and item).
     """
 
     SPLITS = ("train", "test")
@@ -228,13 +211,9 @@ MODELNET_C_FILES = {
 
 class ModelNetC(PointCloudDataset):
     r"""The official ModelNet-C release (Ren et al. 2022): the 2,468 ModelNet40 test clouds
-    under seven corruptions at five levels, read from its files instead of generated.
-
-    ``root`` holds ``clean.h5`` and ``<file>_<level>.h5`` for the file stems of
-    :data:`MODELNET_C_FILES` and levels 0-4, each with ``data [2468, N, 3]``
-    (``N`` is 1,024 for most corruptions, fewer after dropping, more after
-    adding) and ``label``, in the order of ModelNet40's test split. Labels are
-    ModelNet40's class indices, named by ``classes`` when given.
+    under seven corruptions at five levels. ``root`` holds ``clean.h5`` and
+    ``<file>_<level>.h5`` (file stems :data:`MODELNET_C_FILES`, levels 0-4), each with
+    ``data [2468, N, 3]`` and ``label`` (ModelNet40's class indices, in test-split order).
 
     Args:
         root: the folder of the release.
@@ -242,8 +221,6 @@ class ModelNetC(PointCloudDataset):
         level: 0-4 (ignored for ``"clean"``).
         classes: the 40 class names (e.g. a checkpoint's ``classes``), default ``"0"``-``"39"``.
         transform: optional ``Data -> Data`` applied to each item.
-
-    Item ``i``: ``pos [N, 3]`` float32 (every stored point), ``y [1]`` int64.
     """
 
     def __init__(

@@ -22,11 +22,9 @@ from reldrop3d.data.files import (
     read_points_txt,
 )
 
-#: The categories in label order, each with its ShapeNetCore synset (the folder of the
-#: text layout) and part names. Each category owns a contiguous range of global part ids,
-#: in this order (Airplane 0-3, ..., Table 47-49), as in the PointNet code and the files.
-#: The names, listed by Yi et al. 2016 in the order commonly taken to match the ids, are
-#: for display: they were not checked against the annotation files.
+#: The categories in label order with their ShapeNetCore synset and part names; each owns
+#: the next contiguous range of global part ids (Airplane 0-3, ..., Table 47-49). The part
+#: names (Yi et al. 2016) are for display, not checked against the annotation files.
 TABLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "Airplane": ("02691156", ("body", "wing", "tail", "engine")),
     "Bag": ("02773838", ("handle", "body")),
@@ -57,12 +55,7 @@ PART_RANGES: dict[str, tuple[int, int]] = {
 NUM_PARTS = int(_STARTS[-1])
 
 #: Files each split is made of (``trainval`` is ``train`` followed by ``val``).
-SPLIT_PARTS = {
-    "train": ("train",),
-    "val": ("val",),
-    "test": ("test",),
-    "trainval": ("train", "val"),
-}
+SPLIT_PARTS = {s: (s,) for s in ("train", "val", "test")} | {"trainval": ("train", "val")}
 #: Seed mixed with each text file's ``<synset>/<id>`` to resample its points.
 RESAMPLE_SEED = 0
 #: Bump when the cached arrays of the txt layout change meaning.
@@ -82,14 +75,9 @@ def read_categories(path: Path) -> dict[str, int]:
 
 
 def read_hdf5_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
-    """``shapenet_part_seg_hdf5_data/`` (from PointNet): the shards of ``split``.
-
-    ``ply_data_{train,val,test}<k>.h5`` hold ``data [M, 2048, 3]``, ``label [M, 1]``
-    (category), ``pid [M, 2048]`` (global part id) and, in some copies, ``normal``;
-    they are listed by base name in ``{train,val,test}_hdf5_file_list.txt``, and
-    ``all_object_categories.txt`` holds ``<Category> <synset>`` lines in label order.
-    The first ``num_points`` points of each shape are kept.
-    """
+    """``shapenet_part_seg_hdf5_data/`` (PointNet): the shards listed in
+    ``<split>_hdf5_file_list.txt``, with ``data [M, 2048, 3]``, ``label [M, 1]``,
+    ``pid [M, 2048]`` (global part id) and maybe ``normal``; the first ``num_points`` kept."""
     read_categories(folder / "all_object_categories.txt")
     listings = [folder / f"{part}_hdf5_file_list.txt" for part in SPLIT_PARTS[split]]
     dense = h5_shards(listings, CATEGORIES, num_points, use_normals, PART_RANGE_ARRAY)
@@ -97,12 +85,9 @@ def read_hdf5_layout(folder: Path, split: str, num_points: int | None, use_norma
 
 
 def resample_indices(n: int, num_points: int | None, rng: np.random.Generator) -> np.ndarray:
-    """Indices of exactly ``num_points`` of ``n`` points, in random order.
-
-    A random permutation cut to ``num_points``; when ``n < num_points`` it is
-    followed by ``num_points - n`` indices drawn with replacement (as the
-    PointNet++ loader does). ``num_points=None`` keeps all ``n`` in file order.
-    """
+    """Indices of ``num_points`` of ``n`` points: a random permutation cut to ``num_points``,
+    padded with draws with replacement when ``n < num_points`` (as PointNet++ does);
+    ``None``: all ``n`` in file order."""
     if num_points is None:
         return np.arange(n)
     perm = rng.permutation(n)
@@ -112,17 +97,10 @@ def resample_indices(n: int, num_points: int | None, rng: np.random.Generator) -
 
 
 def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normals: bool) -> Loaded:
-    """``shapenetcore_partanno_segmentation_benchmark_v0_normal/``: one text file a shape.
-
-    ``synsetoffset2category.txt`` holds ``<Category> <synset>`` lines,
-    ``<synset>/<id>.txt`` whitespace-separated ``x y z nx ny nz part`` lines (a few
-    thousand, ``part`` the global id, possibly sorted by part) and
-    ``train_test_split/shuffled_{train,val,test}_file_list.json`` lists of
-    ``"shape_data/<synset>/<id>"``. Each shape is resampled by
-    :func:`resample_indices` with a seed fixed by its ``<synset>/<id>`` (the same
-    points on every run; ``num_points=None`` keeps them all), and the result is
-    cached as one ``.npz`` per split and ``num_points``.
-    """
+    """``shapenetcore_partanno_segmentation_benchmark_v0_normal/``: ``<synset>/<id>.txt``
+    lines ``x y z nx ny nz part`` for the ``"shape_data/<synset>/<id>"`` entries of
+    ``train_test_split/shuffled_<split>_file_list.json``, each resampled by
+    :func:`resample_indices` seeded by its ``<synset>/<id>``; cached as one ``.npz``."""
     categories_file = folder / "synsetoffset2category.txt"
     synset_label = read_categories(categories_file)
     ids: list[str] = []
@@ -175,24 +153,13 @@ def read_txt_layout(folder: Path, split: str, num_points: int | None, use_normal
 class ShapeNetPart(LayoutDataset):
     r"""ShapeNet part benchmark (Yi et al. 2016): 16,881 shapes, 16 categories, 50 parts.
 
-    Reads the PointNet ``hdf5`` layout (:func:`read_hdf5_layout`) or the ``txt``
-    layout with normals (:func:`read_txt_layout`), found in ``root`` itself, in
-    ``root/raw`` or in an immediate subfolder. Item ``i`` is
-
-    * ``pos [num_points, 3]`` float32;
-    * ``y [1]`` int64: the category, an index into :attr:`classes`;
-    * ``part [num_points]`` int64: the global part id (0..49) of each point,
-      inside the category's range :attr:`class_parts`;
-    * ``x [num_points, 3]`` float32 unit normals, if ``use_normals``.
-
-    ``hdf5`` keeps the first ``num_points`` of the 2,048 stored points (an
-    error if more are asked for); ``txt`` shapes have varying sizes, and each
-    is resampled to exactly ``num_points`` points (padded with repeats for
-    small shapes), or kept whole with ``num_points=None``. Part ids are
-    checked to lie in their category's range (:data:`PART_RANGES`).
-
-    ShapeNet models are stored y-up, so :attr:`up_axis` is 1 (the convention
-    of ShapeNetCore; the real files are not on this machine to measure).
+    Reads the PointNet ``hdf5`` layout (:func:`read_hdf5_layout`: the first ``num_points``
+    of 2,048) or the ``txt`` layout (:func:`read_txt_layout`: resampled to ``num_points``),
+    found in ``root``, ``root/raw`` or an immediate subfolder. Item ``i`` is ``pos
+    [num_points, 3]`` float32, ``y [1]`` int64 (the category), ``part [num_points]`` int64
+    (global part id, checked to lie in the category's :data:`PART_RANGES`) and, if
+    ``use_normals``, ``x [num_points, 3]`` unit normals. ShapeNetCore is y-up
+    (:attr:`up_axis` 1).
 
     Args:
         root: the layout folder or a folder containing it.
@@ -204,8 +171,8 @@ class ShapeNetPart(LayoutDataset):
 
     Raises:
         FileNotFoundError: missing ``root``, no layout found, a missing listed file.
-        ValueError: unknown ``split``; corrupt/truncated HDF5 file, categories
-            or part ids out of range, NaN/inf coordinates (naming the file and item).
+        ValueError: unknown ``split``, a corrupt file, categories or part ids out of
+            range, NaN/inf coordinates (naming the file and item).
     """
 
     SPLITS = tuple(SPLIT_PARTS)

@@ -54,12 +54,8 @@ def sample_surface(
 
 
 def allocate(weights: np.ndarray, total: int) -> np.ndarray:
-    """Split ``total`` into integer counts proportional to ``weights`` (largest remainder).
-
-    ``allocate([1, 1, 2], 10) -> [2, 3, 5]`` or ``[3, 2, 5]``: the counts sum to
-    ``total`` exactly, each within 1 of ``total * w / sum(w)``; ties go to the
-    earlier entry.
-    """
+    """Split ``total`` into integer counts proportional to ``weights`` (largest remainder): they
+    sum to ``total``, each within 1 of ``total * w / sum(w)``; ties go to the earlier entry."""
     weights = np.asarray(weights, dtype=np.float64)
     share = total * weights / weights.sum()
     counts = np.floor(share).astype(np.int64)

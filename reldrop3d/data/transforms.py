@@ -1,14 +1,10 @@
 r"""Random per-cloud augmentations of one ``Data`` or a whole ``Batch``; unit-sphere scaling.
 
-Each augmentation is a PyG :class:`~torch_geometric.transforms.BaseTransform`
-(chain them with :class:`torch_geometric.transforms.Compose`): it returns a
-shallow copy with new ``pos`` (and normals) and never writes its input. On a
-``Batch`` of ``B`` clouds of any sizes (``pos [P, 3]``, ``batch [P]``,
-``ptr [B + 1]``) it draws one parameter set per cloud in a single call and
-gathers it to the points with the batch vector: no loop over clouds, no host
-synchronisation. A ``Data`` without ``batch`` is one cloud. Parameters come
-from ``generator`` (drawn on its device), so a seeded generator gives the
-same output.
+Each augmentation is a PyG :class:`~torch_geometric.transforms.BaseTransform` that sets
+new ``pos`` (and normals). On a ``Batch`` of ``B`` clouds (``pos [P, 3]``, ``batch [P]``,
+``ptr [B + 1]``; a ``Data`` without ``batch`` is one cloud) it draws one parameter set
+per cloud from ``generator`` in one call and gathers it to the points: no loop over
+clouds, no host sync; a seeded generator gives the same output.
 
 =====================  ==========================================================
 transform              per cloud ``b``, point ``i`` of ``b``
@@ -67,17 +63,10 @@ def rotate(x: Tensor, angle: Tensor, axis: int = 2, batch: Tensor | None = None)
 def normalize_unit_sphere(
     pos: Tensor, batch: Tensor | None = None, num_graphs: int | None = None
 ) -> Tensor:
-    r"""Centre each cloud at its centroid and scale its largest radius to 1.
-
-    .. math:: p_i' = (p_i - \bar p_b) / \max_{j \in b} \lVert p_j - \bar p_b \rVert
-
-    A cloud of one point (radius 0) becomes the origin.
-
-    Args:
-        pos: ``[N, 3]`` points.
-        batch: ``[N]`` cloud index of each point (``None``: one cloud).
-        num_graphs: number of clouds ``B`` (default: ``batch.max() + 1``, one sync).
-    """
+    r"""Centre each cloud of ``pos [N, 3]`` (clouds ``batch [N]``, ``None``: one; ``num_graphs``
+    of them, default ``batch.max() + 1``, a sync) and scale its largest radius to 1:
+    :math:`p_i' = (p_i - \bar p_b) / \max_{j \in b} \lVert p_j - \bar p_b \rVert`
+    (a one-point cloud becomes the origin)."""
     if batch is None:
         centred = pos - pos.mean(dim=0, keepdim=True)
         radius = centred.norm(dim=-1).max() if pos.size(0) else pos.new_ones(())

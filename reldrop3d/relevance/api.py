@@ -93,20 +93,11 @@ def check_seed(seed: str) -> str:
 
 def output_relevance(logits: Tensor, target: Tensor, seed: str) -> Tensor:
     r"""The relevance LRP starts from, ``[num_graphs, num_classes]``: zero except at each
-    cloud's target class ``t`` (``LongTensor [num_graphs]``), where it is
-
-    - ``seed="one"``: 1 (zennit's convention, and the published RelDrop's), so
-      each cloud's relevance sums to about 1 whatever the logit;
-    - ``seed="logit"``: the logit :math:`y_t` itself, so each cloud's relevance
-      sums to about :math:`y_t`, and each point's relevance has the sign of its
-      contribution to :math:`y_t`.
-
-    LRP's rules are linear in the seed, so the two differ per cloud by the
-    factor :math:`y_t`: the same relevance up to scale where :math:`y_t > 0`, its
-    negation where :math:`y_t < 0` (``"one"`` then ranks the points that
-    *least* support the class first). ``"logit"`` keeps its graph to ``logits``,
-    so relevance that is differentiated again differentiates the seed too.
-    """
+    cloud's target class ``t [num_graphs]``, where it is 1 (``seed="one"``, zennit's and the
+    published RelDrop's convention) or the logit :math:`y_t` (``seed="logit"``, each point's
+    relevance then has the sign of its contribution to :math:`y_t`). LRP is linear in the
+    seed, so the two differ per cloud by the factor :math:`y_t` (a sign flip where
+    :math:`y_t < 0`). ``"logit"`` keeps its graph to ``logits``."""
     onehot = torch.nn.functional.one_hot(target, logits.size(-1)).to(logits.dtype)
     return onehot if check_seed(seed) == "one" else onehot * logits
 
@@ -170,6 +161,7 @@ def _lrp_rules(model, composite, fast: bool | None, replay):
 
 
 def _feature_norm(model, data) -> Tensor:
+    from reldrop3d.data.batching import batch_vector
     from reldrop3d.ops import knn
 
     if not hasattr(model, "forward_features"):
@@ -182,10 +174,7 @@ def _feature_norm(model, data) -> Tensor:
         if h.size(0) == data.pos.size(0):
             return norm
         # features live on sampled centroids: each point takes its nearest centroid's norm
-        batch = getattr(data, "batch", None)
-        if batch is None:
-            batch = torch.zeros(data.pos.size(0), dtype=torch.long, device=data.pos.device)
-        point, centroid = knn(pos_f, data.pos, 1, batch_f, batch)
+        point, centroid = knn(pos_f, data.pos, 1, batch_f, batch_vector(data, False)[0])
         out = norm.new_zeros(data.pos.size(0))
         out[point] = norm[centroid]
         return out
@@ -205,60 +194,42 @@ def point_relevance(
     create_graph: bool = False,
     max_clouds: int | None = None,
 ) -> Tensor:
-    r"""One relevance value per point of a PyG batch: ``Tensor [num_points]``.
-
-    The relevance of a point is the sum over its input channels (coordinates,
-    and ``x`` when the model reads it), as the published RelDrop does.
+    r"""One relevance value per point of a PyG batch, ``[num_points]``: the sum over the
+    point's input channels (coordinates, and ``x`` when the model reads it).
 
     Methods:
-        ``"lrp"``: layer-wise relevance propagation with the model's rule map
-        (:func:`lrp_composite`) from the output relevance ``seed``: per cloud
-        it sums to the seeded output (the target logit, or 1), up to what
-        biases and the stabiliser absorb.
-        ``"gradient"``: :math:`\lVert \partial y_t / \partial p \rVert_2` (sensitivity).
+        ``"lrp"``: LRP with the model's rule map (:func:`lrp_composite`) from the
+        output relevance ``seed`` (:func:`output_relevance`); per cloud it sums to the
+        seeded output up to what biases and the stabiliser absorb.
+        ``"gradient"``: :math:`\lVert \partial y_t / \partial p \rVert_2`.
         ``"input_x_gradient"``: :math:`\sum_c p_c\, \partial y_t / \partial p_c`.
-        ``"saliency_map"`` (Zheng et al., ICCV 2019): with ``c`` the cloud's
-        median point and :math:`r_p = \lVert p - c\rVert`, the loss gradient along
-        the radius scaled by :math:`r^{1+\alpha}`:
-        :math:`s_p = -\tfrac{\partial L}{\partial r_p} r_p^{1+\alpha}`, high for points
-        whose shift towards the centre raises the loss.
-        ``"feature_norm"`` (Levi and Gilboa, 2024): the norm of each point's
-        feature before the global pool; for PointNet++, whose last features sit
-        on sampled centroids, each point takes its nearest centroid's value.
+        ``"saliency_map"`` (Zheng et al., ICCV 2019): with :math:`r_p` the distance to
+        the cloud's median point, :math:`s_p = -\tfrac{\partial L}{\partial r_p}
+        r_p^{1+\alpha}` for the cross-entropy loss :math:`L`.
+        ``"feature_norm"`` (Levi and Gilboa, 2024): the norm of each point's feature
+        before the global pool (PointNet++: of its nearest last centroid).
         ``"random"``: uniform noise in [0, 1), the control.
 
     Args:
         model: a reldrop3d model (a DDP wrapper is unwrapped).
         batch: PyG ``Batch``/``Data`` with ``pos [N, 3]`` (and ``x``, ``batch``, ``y``).
-        target: ``None`` explains ``batch.y``; ``"pred"`` the predicted class;
-            an int or ``LongTensor [num_graphs]`` any class per cloud.
+        target: ``None`` explains ``batch.y``, ``"pred"`` the predicted class, an int
+            or ``LongTensor [num_graphs]`` the given class per cloud.
         method: one of :data:`METHODS`.
-        composite: a zennit composite for ``"lrp"`` (default:
-            ``lrp_composite(model)``). Any zennit composite works; a
-            :class:`PointLRPComposite` runs on the fast path.
-        fast: ``None`` uses the fast LRP path when the rules allow it,
-            ``False`` forces zennit's hooks (the reference), ``True`` requires the fast path.
-        seed: the output relevance of ``"lrp"`` (:func:`output_relevance`):
-            ``"logit"`` (default) starts from the target logit, so relevance has the
-            sign of each point's contribution (on a bias-free ReLU network, with the
-            epsilon rule everywhere, it equals input x gradient); ``"one"`` starts
-            from 1 (as the published RelDrop), the same relevance divided by the
-            logit. The gradient methods differentiate the logit and ignore ``seed``.
+        composite: any zennit composite for ``"lrp"`` (default ``lrp_composite(model)``).
+        fast: ``None`` takes the fast LRP path of a :class:`PointLRPComposite` whose rules
+            allow it, ``False`` forces zennit's hooks (the reference), ``True`` requires it.
+        seed: ``"logit"`` or ``"one"``, the output relevance of ``"lrp"``; the gradient
+            methods differentiate the logit and ignore it.
         alpha: exponent of ``saliency_map``.
         generator: random source for ``"random"``.
-        create_graph: relevance differentiable in the parameters (explanation
-            guidance); parameters keep their ``requires_grad``. For ``"lrp"`` it
-            needs the fast path's rules and costs a second forward
-            (:func:`~reldrop3d.relevance.fast.fast_lrp`).
-        max_clouds: explain at most this many clouds per pass (a loop over
-            chunks of the batch, not over clouds): peak memory scales with the
-            chunk, time barely changes. ``None``: the whole batch in one pass.
+        create_graph: relevance differentiable in the parameters (explanation guidance);
+            for ``"lrp"`` it needs the fast path and costs a second forward.
+        max_clouds: explain at most this many clouds per pass (``None``: all at once).
 
-    The model runs in eval mode; its modes and its parameters'
-    ``requires_grad`` are restored afterwards, exceptions included. No
-    parameter gradient is computed or accumulated (unless ``create_graph``).
-    LRP, the gradient methods and ``saliency_map`` take one forward and one
-    input-only backward pass, with no loop over clouds.
+    The model runs in eval mode with frozen parameters; modes and ``requires_grad`` are
+    restored afterwards, exceptions included. One forward and one input-only backward
+    pass, no loop over clouds.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -310,12 +281,10 @@ def point_relevance(
                 r = per_point(method, inputs, grads)
             else:
                 b = getattr(data, "batch", None)
-                if b is None:
-                    b = torch.zeros(pos.size(0), dtype=torch.long, device=pos.device)
+                b = torch.zeros_like(pos[:, 0], dtype=torch.long) if b is None else b
                 num_graphs = int(getattr(data, "num_graphs", 1) or 1)
-                dense, _ = to_dense_batch(
-                    inputs[0].detach(), b, fill_value=float("nan"), batch_size=num_graphs
-                )
+                nan = float("nan")
+                dense, _ = to_dense_batch(inputs[0].detach(), b, nan, batch_size=num_graphs)
                 offset = inputs[0].detach() - dense.nanmedian(dim=1).values[b]  # lower median
                 # dL/dr = grad . offset / r, so s = -(grad . offset) * r^alpha
                 r = -(grads[0] * offset).sum(-1) * offset.norm(dim=-1).pow(alpha)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,36 +32,26 @@ def default_synthetic_root() -> Path:
 class SyntheticShapes(PointCloudDataset):
     r"""Ten classes of simple furniture, vessels and vehicles built from open3d primitives.
 
-    Every object is made of named parts (``chair`` = seat + legs + back (+ arms),
-    ...; related classes share parts) with random proportions, sampled to exactly
-    ``num_points`` surface points and normalised to the unit sphere (see
-    :mod:`~reldrop3d.data.synthetic.generate`). Item ``i`` is
+    Objects are made of named parts (``chair`` = seat + legs + back (+ arms), ...) with
+    random proportions, sampled to ``num_points`` surface points in the unit sphere
+    (:mod:`~reldrop3d.data.synthetic.generate`). Item ``i`` is ``pos [num_points, 3]``
+    float32, ``y [1]`` int64, ``part [num_points]`` int64 (global part id, one of
+    :attr:`class_parts` ``[classes[y]]``), ``x [num_points, 3]`` unit normals if
+    ``use_normals`` and, with a decoy, ``mask [num_points]`` bool (False on the decoy).
 
-    * ``pos [num_points, 3]`` float32, max radius 1 about the centroid;
-    * ``y [1]`` int64: the class, an index into :attr:`classes`;
-    * ``part [num_points]`` int64: global part id in ``[0, num_parts)``, one
-      of :attr:`class_parts` ``[classes[y]]``; names in :attr:`part_names`;
-    * ``x [num_points, 3]`` float32 unit normals if ``use_normals``;
-    * with a decoy, ``mask [num_points]`` bool: True on the object's own parts
-      (where a model should look), False on the decoy.
+    **Decoy**: every object also carries a small sphere of ``num_points / 16`` points
+    (part :attr:`decoy_part`) outside it, placed by its class (``"class"``: the
+    shortcut), by another class (``"swap"``) or anywhere (``"random"``);
+    :attr:`decoy_class` ``[M]`` is the class it points to. ``decoy=True`` is ``"class"``
+    for train and val, ``"swap"`` for test.
 
-    **Decoy variant**: every object also carries a small sphere of
-    ``num_points / 16`` points (part id :attr:`decoy_part`, name ``"decoy"``)
-    outside it, at a position fixed per class (``"class"``: it predicts the
-    class, the shortcut), at another class's (``"swap"``) or anywhere
-    (``"random"``); :attr:`decoy_class` ``[M]`` holds the class each object's
-    decoy points to. ``decoy=True`` takes ``"class"`` for train and val and
-    ``"swap"`` for test, where a model that learned the shortcut is wrong.
-
-    The same ``(split, num_points, samples_per_class, seed, decoy)`` gives
-    identical tensors. A split is built at first use and cached as one ``.npz``
-    file under ``root`` (default :func:`default_synthetic_root`).
+    The same arguments give identical tensors; a split is built at first use and cached
+    as one ``.npz`` under ``root`` (default :func:`default_synthetic_root`).
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.
         num_points: points per cloud.
-        samples_per_class: objects per class (default
-            :data:`DEFAULT_SAMPLES_PER_CLASS`: 100 train, 25 val, 25 test).
+        samples_per_class: objects per class (default :data:`DEFAULT_SAMPLES_PER_CLASS`).
         seed: non-negative int seed.
         root: cache folder (created if needed).
         transform: optional ``Data -> Data`` applied to each item.
@@ -104,12 +95,8 @@ class SyntheticShapes(PointCloudDataset):
         self.cache_path = self.root / (
             f"synthetic_{split}_n{num_points}_s{samples_per_class}_seed{seed}{tag}_v{VERSION}.npz"
         )
-        arrays = cached_npz(
-            self.cache_path,
-            lambda: generate.generate_split(
-                split, num_points, samples_per_class, seed, decoy=decoy
-            ),
-        )
+        args = (split, num_points, samples_per_class, seed)
+        arrays = cached_npz(self.cache_path, partial(generate.generate_split, *args, decoy=decoy))
         normals = arrays["normals"] if self.use_normals else None
         self._set_clouds(flat_clouds(arrays["pos"], arrays["y"], normals, arrays["part"]))
         self.decoy_class: torch.Tensor | None = None

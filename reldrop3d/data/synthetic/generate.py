@@ -1,52 +1,25 @@
-r"""Turning the class builders of :mod:`.shapes` into labelled point clouds, with or
+r"""The class builders of :mod:`.shapes` turned into labelled point clouds, with or
 without a decoy.
 
-One object of class ``c`` (:func:`make_object`):
+One object of class ``c`` (:func:`make_object`): ``SHAPES[c].build(rng)``, meshes of
+the same part name merged; every vertex scaled by ``s * (s_x, s_y, s_z)`` (all
+``~ U(0.8, 1.25)``) and rotated about z by ``theta ~ U(0, 2 pi)``; the ``n`` points
+split between parts by surface area (:func:`~reldrop3d.data.surface.allocate`) and
+sampled uniformly on each (:func:`~reldrop3d.data.surface.sample_surface`); then
+shuffled and scaled to the unit sphere. A point's part id is ``first_part +
+parts.index(name)``. Object ``k`` of class ``c`` draws from
+``default_rng([seed, SPLIT_CODES[split], c, k])`` and from nothing else.
 
-1. ``parts = SHAPES[c].build(rng)``; meshes of the same part name are merged;
-2. every vertex is scaled by ``s * (s_x, s_y, s_z)`` with ``s`` and the
-   per-axis stretches drawn from ``U(0.8, 1.25)``, then rotated about the up
-   axis z by ``theta ~ U(0, 2 pi)``;
-3. the ``n`` points are split between parts in proportion to their surface
-   area (:func:`~reldrop3d.data.surface.allocate`, exact total ``n``), and
-   each part is sampled uniformly (:func:`~reldrop3d.data.surface.sample_surface`);
-4. the points are shuffled, centred at their centroid and scaled so the
-   largest radius is 1 (the overall scale ``s`` of step 2 cancels here; the
-   stretches change the proportions).
-
-Point ``j`` gets the global part id ``first_part + parts.index(name)`` of its class.
-Object ``k`` of class ``c`` in split ``split`` draws from
-``numpy.random.default_rng([seed, SPLIT_CODES[split], c, k])``: the result
-depends on nothing else (not on the order of generation or on the other
-classes), and the splits use disjoint streams.
-
-**Decoy** (:func:`add_decoy`; a benchmark for shortcut learning). The object
-gets :math:`n - k` points, :math:`k` = :func:`decoy_points` ``(n)``, and a
-small sphere of radius :data:`DECOY_RADIUS` sampled with :math:`k` points
-is added, centred at
-
-.. math::
-    d = q_{c'} + \delta, \qquad \lVert\delta\rVert \le \text{DECOY\_JITTER},
-
-where :math:`q_0, \dots, q_{C-1}` (:func:`decoy_centres`) are :math:`C` points
-of a Fibonacci sphere of radius :data:`DECOY_DISTANCE`, outside the object,
-and :math:`c'` depends on the mode:
-
-- ``"class"``: :math:`c' = c`; the decoy's position predicts the class
-  perfectly (training split: the shortcut);
-- ``"swap"``: :math:`c'` drawn uniformly from the *other* classes; the
-  decoy points to a wrong class (the de-confounded test split: a model that
-  uses the shortcut is wrong);
-- ``"random"``: the centre is a uniform random point of the sphere of radius
-  :data:`DECOY_DISTANCE` (``decoy_class`` is then the class of the nearest
-  :math:`q`).
-
-The decoy points are shuffled in with the object's; their part id is the
-first after the classes' parts (name ``"decoy"``) and their normals point
-outwards. The cloud is not re-normalised, so the decoy's position does not
-depend on the object; points lie within radius ``DECOY_DISTANCE +
-DECOY_JITTER + DECOY_RADIUS`` (1.38) of the object's centroid. The decoy
-draws from ``default_rng([seed, split, c, k, 1])``.
+**Decoy** (:func:`add_decoy`, a shortcut benchmark): the object gets :math:`n - k`
+points (:math:`k` = :func:`decoy_points` ``(n)``) and a sphere of radius
+:data:`DECOY_RADIUS` gets :math:`k`, centred at :math:`d = q_{c'} + \delta`,
+:math:`\lVert\delta\rVert \le` :data:`DECOY_JITTER`, where :math:`q_0, \dots, q_{C-1}`
+(:func:`decoy_centres`) lie on a sphere of radius :data:`DECOY_DISTANCE` and
+:math:`c' = c` (``"class"``: the decoy predicts the class), :math:`c'` uniform among the
+other classes (``"swap"``), or :math:`d` uniform on the sphere and :math:`c'` the
+nearest class (``"random"``). Decoy points get part id ``num_parts()`` and outward
+normals; the cloud is not re-normalised (radius <= 1.38). The decoy draws from
+``default_rng([seed, split, c, k, 1])``.
 """
 
 from __future__ import annotations
@@ -74,12 +47,8 @@ MIN_DECOY_POINTS = 4
 def make_object(
     shape: ShapeClass, num_points: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample one object of ``shape``.
-
-    Returns:
-        ``(pos [n, 3] float32, normals [n, 3] float32, part [n] int64)``,
-        ``pos`` inside the unit sphere, ``part`` global part ids.
-    """
+    """One object of ``shape``: ``(pos [n, 3] float32 in the unit sphere, normals [n, 3]
+    float32, part [n] int64 global part ids)``."""
     by_name: dict[str, list[Mesh]] = {name: [] for name in shape.parts}
     for part in shape.build(rng):
         if part.name not in by_name:
@@ -101,11 +70,7 @@ def make_object(
         part.append(np.full(int(count), shape.first_part + shape.parts.index(name), dtype=np.int64))
     order = rng.permutation(num_points)
     pos_all = normalize_unit_sphere_np(np.concatenate(pos)[order].astype(np.float64))
-    return (
-        pos_all.astype(np.float32),
-        np.concatenate(normals)[order],
-        np.concatenate(part)[order],
-    )
+    return pos_all.astype(np.float32), np.concatenate(normals)[order], np.concatenate(part)[order]
 
 
 def decoy_points(num_points: int) -> int:
@@ -117,12 +82,8 @@ def decoy_points(num_points: int) -> int:
 
 
 def decoy_centres(num_classes: int, distance: float = DECOY_DISTANCE) -> np.ndarray:
-    r"""``[num_classes, 3]``: class ``c``'s decoy centre, a Fibonacci-sphere point.
-
-    :math:`z_c = 1 - (2c + 1) / C`, :math:`\phi_c = c\,\pi (3 - \sqrt 5)`,
-    scaled to radius ``distance``; for 10 classes neighbouring centres are about
-    1.3 apart, far more than the decoy's size and the training augmentation's shift.
-    """
+    r"""``[num_classes, 3]``: class ``c``'s decoy centre on a Fibonacci sphere of radius
+    ``distance``, :math:`z_c = 1 - (2c + 1) / C`, :math:`\phi_c = c\,\pi (3 - \sqrt 5)`."""
     c = np.arange(num_classes, dtype=np.float64)
     z = 1 - (2 * c + 1) / num_classes
     r = np.sqrt(1 - z**2)
@@ -147,12 +108,8 @@ def add_decoy(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Add a ``k``-point decoy (``mode`` one of :data:`DECOY_MODES`, part id ``decoy_part``)
-    to one object of class ``label``, ``pos``, ``normals [n - k, 3]``, ``part [n - k]``.
-
-    Returns:
-        ``(pos [n, 3] float32, normals [n, 3] float32, part [n] int64, decoy_class)``,
-        the points shuffled.
-    """
+    to an object of class ``label`` (``pos``, ``normals [n - k, 3]``, ``part [n - k]``):
+    ``(pos [n, 3] float32, normals [n, 3] float32, part [n] int64, decoy_class)``, shuffled."""
     centres = decoy_centres(num_classes)
     if mode == "class":
         target = label
@@ -185,14 +142,10 @@ def generate_split(
     progress: bool = True,
     decoy: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """All objects of ``split``, class by class, each with a decoy if ``decoy`` is a mode.
-
-    Returns:
-        ``pos [M, n, 3]`` float32, ``normals [M, n, 3]`` float32, ``part [M, n]``
-        int16 and ``y [M]`` int64, with ``M = num_classes * samples_per_class``;
-        with a decoy also ``decoy_class [M]`` int64, the class whose decoy
-        position each object carries.
-    """
+    """All objects of ``split``, class by class, each with a decoy if ``decoy`` is a mode:
+    ``pos [M, n, 3]`` float32, ``normals [M, n, 3]`` float32, ``part [M, n]`` int16,
+    ``y [M]`` int64 (``M = num_classes * samples_per_class``) and, with a decoy,
+    ``decoy_class [M]`` int64."""
     code = SPLIT_CODES[split]
     num_classes = len(SHAPES)
     m = num_classes * samples_per_class

@@ -1,23 +1,16 @@
-"""The classes of :class:`~reldrop3d.data.SyntheticShapes`: one small builder per class,
-and the open3d primitives they are made of.
+"""The classes of :class:`~reldrop3d.data.SyntheticShapes`: one builder per class, and
+the open3d primitives they are made of.
 
-A builder takes a :class:`numpy.random.Generator` and returns the object as
-a list of named :class:`Part` meshes, z up, standing on ``z = 0`` (or
-centred, for the airplane), in metre-like units. Several meshes may share a
-part name (four legs are one part, ``leg``). Proportions are drawn per
-object; ranges overlap between related classes (table / bench / shelf,
-chair / stool, bottle / mug / rocket / lamp) so that the task is learnable
-but not trivial. To add a class, write a builder and decorate it with
-``@register("name", parts=(...))``: the class index and the global part ids
-follow the order of registration.
+A builder takes a :class:`numpy.random.Generator` and returns a list of named
+:class:`Part` meshes (several may share a name: four legs are one part), z up, in
+metre-like units, with proportions drawn per object; related classes overlap so that
+the task is learnable but not trivial. ``@register("name", parts=(...))`` adds a class;
+class indices and global part ids follow the order of registration.
 
-A :class:`Mesh` is ``vertices [V, 3]`` float64 and ``triangles [T, 3]`` int64.
-The primitives (:func:`box`, :func:`cylinder`, :func:`cone`, :func:`torus`)
-call ``open3d.geometry.TriangleMesh.create_*`` (open3d is imported on first
-use, never at package import) and place the result: sizes in world units,
-``center`` in world coordinates, ``axis`` (``"x"``, ``"y"`` or ``"z"``) the
-direction of the shape's own z axis (the height of a cylinder or cone, the
-hole of a torus).
+The primitives (:func:`box`, :func:`cylinder`, :func:`cone`, :func:`torus`) wrap
+``open3d.geometry.TriangleMesh.create_*`` (open3d imported on first use): ``center``
+in world coordinates, ``axis`` (``"x"``, ``"y"``, ``"z"``) the direction of the
+shape's own z axis (height of a cylinder or cone, hole of a torus).
 """
 
 from __future__ import annotations
@@ -130,8 +123,7 @@ Builder = Callable[[np.random.Generator], list[Part]]
 
 @dataclass(frozen=True)
 class ShapeClass:
-    """A class: its name, the names of its parts, its builder and the global id of its
-    first part (its parts are numbered on from there, in the order of ``parts``)."""
+    """A class: its name, part names, builder and the global id of its first part."""
 
     name: str
     parts: tuple[str, ...]
@@ -167,16 +159,10 @@ def _legs(
 ) -> list[Part]:
     """Four vertical legs (all round or all square) under the corners ``(+-half_x, +-half_y)``."""
     square = rng.random() < 0.4
-    out = []
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            centre = (sx * half_x, sy * half_y, height / 2)
-            if square:
-                mesh = box((2 * radius, 2 * radius, height), centre)
-            else:
-                mesh = cylinder(radius, height, centre)
-            out.append(Part("leg", mesh))
-    return out
+    corners = [(sx * half_x, sy * half_y, height / 2) for sx in (-1, 1) for sy in (-1, 1)]
+    if square:
+        return [Part("leg", box((2 * radius, 2 * radius, height), c)) for c in corners]
+    return [Part("leg", cylinder(radius, height, c)) for c in corners]
 
 
 @register("table", parts=("top", "leg", "shelf"))
@@ -233,12 +219,11 @@ def stool(rng: np.random.Generator) -> list[Part]:
     n_legs = int(rng.integers(3, 5))
     at = radius * rng.uniform(0.6, 0.85)
     leg_r = rng.uniform(0.015, 0.03)
-    legs = []
+    parts = [Part("seat", seat)]
     for k in range(n_legs):
         angle = 2 * np.pi * k / n_legs
         xy = at * np.cos(angle), at * np.sin(angle)
-        legs.append(Part("leg", cylinder(leg_r, height - thick, (*xy, (height - thick) / 2))))
-    parts = [Part("seat", seat), *legs]
+        parts.append(Part("leg", cylinder(leg_r, height - thick, (*xy, (height - thick) / 2))))
     if rng.random() < 0.3:
         ring = torus(at, leg_r, (0, 0, height * rng.uniform(0.25, 0.45)))
         parts.append(Part("footrest", ring))
