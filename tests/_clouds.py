@@ -5,6 +5,12 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Batch, Data
 
+#: command-line arguments of a training run on SyntheticShapes small enough for a test
+TINY_RUN = [
+    "--data", "synthetic", "--samples-per-class", "6", "--num-points", "96",
+    "--batch-size", "12", "--min-points", "16", "--eval-batch-size", "30",
+]  # fmt: skip
+
 
 def uneven_batch(
     sizes=(7, 1, 30, 12), channels: int = 3, seed: int = 0, num_classes: int = 4, features: int = 0

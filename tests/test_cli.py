@@ -7,21 +7,7 @@ import json
 import pytest
 
 from reldrop3d.cli import main
-
-TINY = [
-    "--data",
-    "synthetic",
-    "--samples-per-class",
-    "6",
-    "--num-points",
-    "96",
-    "--batch-size",
-    "12",
-    "--min-points",
-    "16",
-    "--eval-batch-size",
-    "30",
-]
+from tests._clouds import TINY_RUN as TINY
 
 
 @pytest.fixture(scope="module")

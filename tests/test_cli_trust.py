@@ -17,23 +17,9 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from reldrop3d.cli import main
+from tests._clouds import TINY_RUN
 
-TINY = [
-    "--data",
-    "synthetic",
-    "--samples-per-class",
-    "6",
-    "--num-points",
-    "96",
-    "--batch-size",
-    "12",
-    "--min-points",
-    "16",
-    "--eval-batch-size",
-    "30",
-    "--epochs",
-    "1",
-]
+TINY = [*TINY_RUN, "--epochs", "1"]
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -25,42 +25,27 @@ __all__ = ["UserError", "build_parser", "main"]
 def cmd_info(args) -> int:
     """Versions, devices, and the datasets this machine can see."""
     import platform
+    from importlib.metadata import PackageNotFoundError, version
 
     import torch
-    import torch_geometric
-    import zennit  # noqa: F401  (imported to prove it loads)
 
     from reldrop3d import __version__
+    from reldrop3d.data import default_data_root
 
-    print(f"reldrop3d {__version__}")
+    print(f"reldrop3d {__version__}, python {platform.python_version()}, {platform.machine()}")
+    for name in ("torch", "torch_geometric", "torch_scatter", "zennit", "open3d"):
+        try:
+            print(f"{name} {version(name.replace('_', '-'))}")
+        except PackageNotFoundError:
+            print(f"{name} missing")
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
     print(
-        f"python {platform.python_version()} on {platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads"
+        f"devices: cpu ({torch.get_num_threads()} torch threads){f', {cuda} cuda' if cuda else ''}"
     )
-    print(f"torch {torch.__version__}, torch_geometric {torch_geometric.__version__}")
-    try:
-        import torch_scatter
-
-        print(f"torch_scatter {torch_scatter.__version__}")
-    except ImportError as e:  # pragma: no cover - environment problem
-        print(f"torch_scatter missing: {e}")
-    try:
-        from importlib.metadata import version
-
-        print(f"zennit {version('zennit')}, open3d {version('open3d')} (imported only when needed)")
-    except Exception:  # pragma: no cover
-        pass
-    cuda = torch.cuda.is_available()
-    print(f"devices: cpu{', ' + str(torch.cuda.device_count()) + ' cuda' if cuda else ''}")
-    try:
-        from reldrop3d.data import default_data_root
-
-        root = default_data_root()
-        mn = root / "modelnet40_1024"
-        print(f"data root (RELDROP3D_DATA): {root}")
-        print(f"  modelnet40_1024: {'found' if (mn / 'train.h5').exists() else 'not found'}")
-    except ImportError:
-        pass
+    root = default_data_root()
+    found = (root / "modelnet40_1024" / "train.h5").exists()
+    print(f"data root (RELDROP3D_DATA): {root}")
+    print(f"  modelnet40_1024: {'found' if found else 'not found'}")
     print("  synthetic: built on first use (reldrop3d.data.SyntheticShapes)")
     return 0
 
@@ -71,19 +56,12 @@ def cmd_bench(args) -> int:
     from reldrop3d.bench import run_bench
 
     r = run_bench(args.model, args.batch_size, args.num_points, args.device, args.repeats)
-    print(
-        f"{r['model']}, {r['batch_size']} x {r['num_points']} points on {r['device']} "
-        f"(medians of {args.repeats}):"
-    )
+    print(f"{r['model']}, {r['batch_size']} x {r['num_points']} points on {r['device']}:")
     print(f"  plain training step  {r['plain_step']:8.3f} s")
-    print(f"  LRP relevance        {r['relevance']:8.3f} s  ({r['relevance_over_step']:.2f}x step)")
+    print(f"  LRP relevance        {r['relevance']:8.3f} s  ({r['relevance_over_step']:.2f}x)")
+    print(f"  RelDrop dropper      {r['drop'] * 1e3:8.3f} ms ({100 * r['drop_over_step']:.2f}%)")
     print(
-        f"  RelDrop dropper      {r['drop'] * 1e3:8.3f} ms ({100 * r['drop_over_step']:.2f}% "
-        f"of a step)"
-    )
-    print(
-        f"  full RelDrop step    {r['reldrop_step']:8.3f} s  ({r['reldrop_step_over_step']:.2f}x "
-        f"step)"
+        f"  full RelDrop step    {r['reldrop_step']:8.3f} s  ({r['reldrop_step_over_step']:.2f}x)"
     )
     return 0
 

@@ -31,14 +31,8 @@ def cmd_demo(args) -> int:
     from reldrop3d.train import CheckpointError, ConfigError
 
     try:
-        result = run_demo(
-            args.out,
-            epochs=args.epochs,
-            num_points=args.num_points,
-            model=args.model,
-            seed=args.seed,
-            device=args.device,
-        )
+        keys = ("epochs", "num_points", "model", "seed", "device")
+        result = run_demo(args.out, **{k: getattr(args, k) for k in keys})
     except (ConfigError, CheckpointError) as e:
         raise UserError(f"{e} (the demo continues the runs in --out {args.out})") from None
     print((Path(result["out"]) / "report.md").read_text())
