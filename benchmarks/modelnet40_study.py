@@ -150,8 +150,21 @@ PRESETS = {
     },
 }
 # two-sided 95% quantiles of Student's t by degrees of freedom
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-       9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
+T95 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    15: 2.131,
+    20: 2.086,
+    30: 2.042,
+}
 
 
 # ----------------------------------------------------------------------------- runs
@@ -317,18 +330,20 @@ LOWER_IS_BETTER = {"mce_vs_none", "gap"}
 
 
 def summarise(results: dict, arms: list[str], seeds: list[int]) -> dict:
-    per_run = {(a, s): measures(results[(a, s)], results[("none", s)]) for a in arms
-               for s in seeds}
+    per_run = {(a, s): measures(results[(a, s)], results[("none", s)]) for a in arms for s in seeds}
     keys = list(next(iter(per_run.values())))
     summary = {a: {k: mean_sd([per_run[(a, s)][k] for s in seeds]) for k in keys} for a in arms}
     comparisons = {}
     if "reldrop" in arms:
         for other in [o for o in PAIRED if o in arms]:
             comparisons[f"reldrop - {other}"] = {
-                k: paired([per_run[("reldrop", s)][k] for s in seeds],
-                          [per_run[(other, s)][k] for s in seeds],
-                          higher_is_better=k not in LOWER_IS_BETTER)
-                for k in keys if k not in ("train_minutes",)
+                k: paired(
+                    [per_run[("reldrop", s)][k] for s in seeds],
+                    [per_run[(other, s)][k] for s in seeds],
+                    higher_is_better=k not in LOWER_IS_BETTER,
+                )
+                for k in keys
+                if k not in ("train_minutes",)
             }
     return {"arms": summary, "paired": comparisons}
 
@@ -353,8 +368,16 @@ def per_class_changes(results: dict, arms: list[str], seeds: list[int]) -> dict:
             p = paired(a, b)
             count = results[("none", seeds[0])]["clean"]["per_class"][name]["count"]
             beyond = p["ci95"] is not None and (p["ci95"][0] > 0 or p["ci95"][1] < 0)
-            rows.append({"class": name, "count": count, "delta": p["mean"], "sd": p["sd"],
-                         "ci95": p["ci95"], "beyond_noise": beyond})
+            rows.append(
+                {
+                    "class": name,
+                    "count": count,
+                    "delta": p["mean"],
+                    "sd": p["sd"],
+                    "ci95": p["ci95"],
+                    "beyond_noise": beyond,
+                }
+            )
         out[arm] = sorted(rows, key=lambda r: r["delta"])
     return out
 
@@ -364,21 +387,24 @@ def convergence(results: dict, seeds: list[int], epochs: int) -> dict:
     rows = []
     for s in seeds:
         h = results[("none", s)]["history"]
-        tail = h[-max(2, epochs // 5):]
+        tail = h[-max(2, epochs // 5) :]
         xs = [r["epoch"] for r in tail]
         ys = [r.get("val_oa") for r in tail]
         slope = None
         if None not in ys:
             mx, my = statistics.fmean(xs), statistics.fmean(ys)
             slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum(
-                (x - mx) ** 2 for x in xs)
-        rows.append({
-            "seed": s,
-            "train_clean_oa": results[("none", s)]["train_clean"]["oa"],
-            "train_acc_last_epoch": h[-1]["train_acc"],
-            "val_oa_last_fifth": mean_sd(ys),
-            "val_oa_slope_per_epoch_last_fifth": slope,
-        })
+                (x - mx) ** 2 for x in xs
+            )
+        rows.append(
+            {
+                "seed": s,
+                "train_clean_oa": results[("none", s)]["train_clean"]["oa"],
+                "train_acc_last_epoch": h[-1]["train_acc"],
+                "val_oa_last_fifth": mean_sd(ys),
+                "val_oa_slope_per_epoch_last_fifth": slope,
+            }
+        )
     return {"epochs": epochs, "seeds": rows}
 
 
@@ -388,8 +414,11 @@ def convergence(results: dict, seeds: list[int], epochs: int) -> dict:
 def fmt(x: dict, digits: int = 3) -> str:
     if x.get("mean") is None:
         return "n/a"
-    return f"{x['mean']:.{digits}f} ± {x['sd']:.{digits}f}" if x["n"] > 1 else \
-        f"{x['mean']:.{digits}f}"
+    return (
+        f"{x['mean']:.{digits}f} ± {x['sd']:.{digits}f}"
+        if x["n"] > 1
+        else f"{x['mean']:.{digits}f}"
+    )
 
 
 def fmt_paired(p: dict, digits: int = 3) -> str:
@@ -422,41 +451,68 @@ ROWS = [
 
 def markdown(summary: dict, changes: dict, conv: dict | None, meta: dict) -> str:
     arms = list(summary["arms"])
-    out = [f"Preset `{meta['preset']}`: {meta['what_was_cut']}. Mean ± standard deviation over "
-           f"seeds {meta['seeds']}; the model after the last epoch, on "
-           f"{meta['test_clouds']} test clouds.", "",
-           "| measure | " + " | ".join(arms) + " |", "|---" * (len(arms) + 1) + "|"]
+    out = [
+        f"Preset `{meta['preset']}`: {meta['what_was_cut']}. Mean ± standard deviation over "
+        f"seeds {meta['seeds']}; the model after the last epoch, on "
+        f"{meta['test_clouds']} test clouds.",
+        "",
+        "| measure | " + " | ".join(arms) + " |",
+        "|---" * (len(arms) + 1) + "|",
+    ]
     for label, key in ROWS:
         digits = 1 if key in ("train_minutes", "points_per_cloud") else 3
         cells = [fmt(summary["arms"][a][key], digits) for a in arms]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     if summary["paired"]:
         names = list(summary["paired"])
-        out += ["", "Paired differences (same seed): mean [95% t interval], seeds won.", "",
-                "| measure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        out += [
+            "",
+            "Paired differences (same seed): mean [95% t interval], seeds won.",
+            "",
+            "| measure | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
         for label, key in ROWS:
             if key == "train_minutes":
                 continue
             cells = [fmt_paired(summary["paired"][n][key]) for n in names]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
-    corr = [k[:-3] for k in summary["arms"][arms[0]] if k.endswith("_oa") and k[:-3] in (
-        "scale", "jitter", "rotate", "drop_global", "drop_local", "add_global", "add_local")]
-    out += ["", "| corruption (mean OA over levels) | " + " | ".join(arms) + " |",
-            "|---" * (len(arms) + 1) + "|"]
+    corr = [
+        k[:-3]
+        for k in summary["arms"][arms[0]]
+        if k.endswith("_oa")
+        and k[:-3]
+        in ("scale", "jitter", "rotate", "drop_global", "drop_local", "add_global", "add_local")
+    ]
+    out += [
+        "",
+        "| corruption (mean OA over levels) | " + " | ".join(arms) + " |",
+        "|---" * (len(arms) + 1) + "|",
+    ]
     for c in corr:
-        out.append(f"| {c} | " + " | ".join(fmt(summary["arms"][a][f"{c}_oa"]) for a in arms)
-                   + " |")
+        out.append(
+            f"| {c} | " + " | ".join(fmt(summary["arms"][a][f"{c}_oa"]) for a in arms) + " |"
+        )
     for arm, rows in changes.items():
         moved = [r for r in rows if r["beyond_noise"]]
         text = ", ".join(f"{r['class']} {r['delta']:+.3f} (n={r['count']})" for r in moved)
-        out += ["", f"Classes whose accuracy `{arm}` changes beyond the seed noise (paired 95% "
-                f"interval excludes 0): {text or 'none'}."]
+        out += [
+            "",
+            f"Classes whose accuracy `{arm}` changes beyond the seed noise (paired 95% "
+            f"interval excludes 0): {text or 'none'}.",
+        ]
     if conv:
-        out += ["", f"Convergence of the none arm at {conv['epochs']} epochs: "
-                + "; ".join(f"seed {r['seed']}: clean train OA {r['train_clean_oa']:.3f}, "
-                            f"validation OA over the last fifth {fmt(r['val_oa_last_fifth'])} "
-                            f"(slope {r['val_oa_slope_per_epoch_last_fifth']:+.5f}/epoch)"
-                            for r in conv["seeds"]) + "."]
+        out += [
+            "",
+            f"Convergence of the none arm at {conv['epochs']} epochs: "
+            + "; ".join(
+                f"seed {r['seed']}: clean train OA {r['train_clean_oa']:.3f}, "
+                f"validation OA over the last fifth {fmt(r['val_oa_last_fifth'])} "
+                f"(slope {r['val_oa_slope_per_epoch_last_fifth']:+.5f}/epoch)"
+                for r in conv["seeds"]
+            )
+            + ".",
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -475,14 +531,28 @@ def plots(results: dict, summary: dict, changes: dict, seeds: list[int], stem: P
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
 
-    corr = ["clean", "scale", "jitter", "rotate", "drop_global", "drop_local", "add_global",
-            "add_local"]
+    corr = [
+        "clean",
+        "scale",
+        "jitter",
+        "rotate",
+        "drop_global",
+        "drop_local",
+        "add_global",
+        "add_local",
+    ]
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / len(arms)
     for i, arm in enumerate(arms):
         vals = [summary["arms"][arm]["clean_oa" if c == "clean" else f"{c}_oa"] for c in corr]
-        ax.bar([j + i * width for j in range(len(corr))], [v["mean"] for v in vals], width,
-               yerr=[v["sd"] for v in vals], label=arm, capsize=2)
+        ax.bar(
+            [j + i * width for j in range(len(corr))],
+            [v["mean"] for v in vals],
+            width,
+            yerr=[v["sd"] for v in vals],
+            label=arm,
+            capsize=2,
+        )
     ax.set_xticks([j + width * (len(arms) - 1) / 2 for j in range(len(corr))], corr, rotation=20)
     ax.set_ylabel("overall accuracy (mean ± sd over seeds)")
     ax.set_ylim(0, 1)
@@ -491,16 +561,23 @@ def plots(results: dict, summary: dict, changes: dict, seeds: list[int], stem: P
     save(fig, "corruptions")
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, key, title in ((axes[0], "deletion", "each model's own LRP order"),
-                           (axes[1], "deletion_none_order", "the none model's LRP order")):
+    for ax, key, title in (
+        (axes[0], "deletion", "each model's own LRP order"),
+        (axes[1], "deletion_none_order", "the none model's LRP order"),
+    ):
         for i, arm in enumerate(arms):
             orders = ("morf", "random") if key == "deletion" else ("morf",)
             for order in orders:
                 curves = [results[(arm, s)][key]["curves"][order]["accuracy"] for s in seeds]
                 frac = results[(arm, seeds[0])][key]["fractions"]
                 mean = [statistics.fmean(c[k] for c in curves) for k in range(len(frac))]
-                ax.plot(frac, mean, "-" if order == "morf" else ":", color=f"C{i}",
-                        label=f"{arm} {order}")
+                ax.plot(
+                    frac,
+                    mean,
+                    "-" if order == "morf" else ":",
+                    color=f"C{i}",
+                    label=f"{arm} {order}",
+                )
         ax.set_xlabel("fraction of points removed")
         ax.set_title(f"most relevant first: {title}", fontsize=10)
         ax.set_ylim(0, 1)
@@ -512,27 +589,52 @@ def plots(results: dict, summary: dict, changes: dict, seeds: list[int], stem: P
     if rows:
         fig, ax = plt.subplots(figsize=(11, 3.8))
         with_ci = all(r["ci95"] is not None for r in rows)
-        ax.bar(range(len(rows)), [r["delta"] for r in rows],
-               yerr=[[r["delta"] - r["ci95"][0] for r in rows],
-                     [r["ci95"][1] - r["delta"] for r in rows]] if with_ci else None,
-               color=["C3" if r["delta"] < 0 else "C2" for r in rows], capsize=1.5)
-        ax.set_xticks(range(len(rows)), [r["class"] + ("*" if r["beyond_noise"] else "")
-                                         for r in rows], rotation=90, fontsize=7)
+        ax.bar(
+            range(len(rows)),
+            [r["delta"] for r in rows],
+            yerr=[
+                [r["delta"] - r["ci95"][0] for r in rows],
+                [r["ci95"][1] - r["delta"] for r in rows],
+            ]
+            if with_ci
+            else None,
+            color=["C3" if r["delta"] < 0 else "C2" for r in rows],
+            capsize=1.5,
+        )
+        ax.set_xticks(
+            range(len(rows)),
+            [r["class"] + ("*" if r["beyond_noise"] else "") for r in rows],
+            rotation=90,
+            fontsize=7,
+        )
         ax.axhline(0, color="k", lw=0.6)
         ax.set_ylabel("accuracy: reldrop - none")
-        ax.set_title("Per-class test accuracy change with RelDrop (mean, 95% t interval over "
-                     "seeds; * beyond the seed noise)", fontsize=10)
+        ax.set_title(
+            "Per-class test accuracy change with RelDrop (mean, 95% t interval over "
+            "seeds; * beyond the seed noise)",
+            fontsize=10,
+        )
         save(fig, "per_class")
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for s in seeds:
         h = results[("none", s)]["history"]
         ep = [r["epoch"] for r in h]
-        ax.plot(ep, [r["train_acc"] for r in h], color="C0", alpha=0.6,
-                label="training (augmented)" if s == seeds[0] else None)
+        ax.plot(
+            ep,
+            [r["train_acc"] for r in h],
+            color="C0",
+            alpha=0.6,
+            label="training (augmented)" if s == seeds[0] else None,
+        )
         if h[0].get("val_oa") is not None:
-            ax.plot(ep, [r["val_oa"] for r in h], color="C1", alpha=0.6,
-                    label="validation" if s == seeds[0] else None)
+            ax.plot(
+                ep,
+                [r["val_oa"] for r in h],
+                color="C1",
+                alpha=0.6,
+                label="validation" if s == seeds[0] else None,
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
@@ -555,10 +657,16 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs at once (CPU: one thread each)")
     p.add_argument("--arms", help="comma-separated subset of the preset's arms")
     p.add_argument("--seeds", help="comma-separated subset of the preset's seeds")
-    p.add_argument("--runs", default=str(Path(__file__).resolve().parent / "runs"),
-                   help="folder of the resumable runs")
-    p.add_argument("--results", type=Path, help="folder of the report (default "
-                   "benchmarks/results, or the preset's subfolder of it)")
+    p.add_argument(
+        "--runs",
+        default=str(Path(__file__).resolve().parent / "runs"),
+        help="folder of the resumable runs",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        help="folder of the report (default benchmarks/results, or the preset's subfolder of it)",
+    )
     args = p.parse_args()
     preset = PRESETS[args.preset]
     results_dir = args.results or RESULTS / preset.get("results", "")
@@ -595,8 +703,11 @@ def main() -> None:
         sys.exit(f"--stage report: not trained yet: {', '.join(untrained)}")
     print("evaluating", flush=True)
     run_jobs(evaluate_run, jobs, args.jobs)
-    results = {(a, s): json.loads((root / f"{a}_s{s}" / "study_eval.json").read_text())
-               for s in seeds for a in arms}
+    results = {
+        (a, s): json.loads((root / f"{a}_s{s}" / "study_eval.json").read_text())
+        for s in seeds
+        for a in arms
+    }
     summary = summarise(results, arms, seeds)
     changes = per_class_changes(results, arms, seeds)
     conv = convergence(results, seeds, preset["train"]["epochs"])
@@ -622,10 +733,17 @@ def main() -> None:
     }
     for key in ("out", "seed", "device"):
         meta["settings"].pop(key, None)
-    payload = {**meta, "summary": summary, "per_class_vs_none": changes, "convergence": conv,
-               "runs": {f"{a}_s{s}": {k: v for k, v in r.items() if k != "history"}
-                        for (a, s), r in results.items()},
-               "none_histories": {s: results[("none", s)]["history"] for s in seeds}}
+    payload = {
+        **meta,
+        "summary": summary,
+        "per_class_vs_none": changes,
+        "convergence": conv,
+        "runs": {
+            f"{a}_s{s}": {k: v for k, v in r.items() if k != "history"}
+            for (a, s), r in results.items()
+        },
+        "none_histories": {s: results[("none", s)]["history"] for s in seeds},
+    }
     name = f"modelnet40_{args.preset}"
     path = write_json(name, payload, results_dir)
     md = markdown(summary, changes, conv, meta)

@@ -88,16 +88,19 @@ def main() -> None:
         "fps_dense": lambda: dense_fps(pos, b, n, n // 2),
     }
     ops_times = {k: statistics.median(v) for k, v in interleaved(fns, args.repeats).items()}
-    print(f"knn_graph k=20: {ops_times['knn_graph']:.3f}s (dense cdist+topk "
-          f"{ops_times['knn_dense']:.3f}s)")
+    print(
+        f"knn_graph k=20: {ops_times['knn_graph']:.3f}s (dense cdist+topk "
+        f"{ops_times['knn_dense']:.3f}s)"
+    )
     print(f"fps ratio 0.5:  {ops_times['fps']:.3f}s (dense loop {ops_times['fps_dense']:.3f}s)")
 
     t = time.perf_counter()
     ds, source = benchmark_data(n)
     load_seconds = time.perf_counter() - t
     augment = build_augment(TrainConfig(), 2, torch.Generator().manual_seed(0))
-    loader = DataLoader(Indexed(ds), batch_size=b, sampler=epoch_order(len(ds), 0, 0),
-                        drop_last=True)
+    loader = DataLoader(
+        Indexed(ds), batch_size=b, sampler=epoch_order(len(ds), 0, 0), drop_last=True
+    )
     it = iter(loader)
     next(it)
     t, seen = time.perf_counter(), 0
@@ -111,19 +114,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         step_time = time_steps(*step_trainer("pointnet", "plain", clouds, b, tmp))["step"]
     consume_rate = b / step_time
-    print(f"loader: {loader_rate:.0f} samples/s; a PointNet step consumes {consume_rate:.0f} "
-          f"samples/s ({step_time:.3f}s per 32 x 1024 step); dataset loaded in "
-          f"{load_seconds:.1f}s")
+    print(
+        f"loader: {loader_rate:.0f} samples/s; a PointNet step consumes {consume_rate:.0f} "
+        f"samples/s ({step_time:.3f}s per 32 x 1024 step); dataset loaded in "
+        f"{load_seconds:.1f}s"
+    )
     out = {
         "batch": [b, n],
         "ops_seconds": ops_times,
-        "speedup": {"knn_graph": ops_times["knn_dense"] / ops_times["knn_graph"],
-                    "fps": ops_times["fps_dense"] / ops_times["fps"]},
-        "loader": {"source": source, "samples_per_second": loader_rate,
-                   "dataset_load_seconds": load_seconds,
-                   "pointnet_step_seconds": step_time,
-                   "pointnet_step_samples_per_second": consume_rate,
-                   "loader_over_step": loader_rate / consume_rate},
+        "speedup": {
+            "knn_graph": ops_times["knn_dense"] / ops_times["knn_graph"],
+            "fps": ops_times["fps_dense"] / ops_times["fps"],
+        },
+        "loader": {
+            "source": source,
+            "samples_per_second": loader_rate,
+            "dataset_load_seconds": load_seconds,
+            "pointnet_step_seconds": step_time,
+            "pointnet_step_samples_per_second": consume_rate,
+            "loader_over_step": loader_rate / consume_rate,
+        },
         "targets_met": {"loader_faster_than_pointnet_step": loader_rate > consume_rate},
     }
     write_result("ops_speed", out, plot=lambda p: plot(ops_times, loader_rate, consume_rate, p))

@@ -24,7 +24,12 @@ COMMANDS = {
     "reldrop3d --help": [sys.executable, "-m", "reldrop3d", "--help"],
     "reldrop3d train --help": [sys.executable, "-m", "reldrop3d", "train", "--help"],
     "reldrop3d train --model resnet (an argument error)": [
-        sys.executable, "-m", "reldrop3d", "train", "--model", "resnet"
+        sys.executable,
+        "-m",
+        "reldrop3d",
+        "train",
+        "--model",
+        "resnet",
     ],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
 }

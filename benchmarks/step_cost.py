@@ -88,9 +88,19 @@ def main() -> None:
         for model in tqdm(args.models, desc="models"):
             row = {"model": model}
             for mode in MODES:
-                r = run_child(__file__, ["--child", model, mode, str(args.batch_size),
-                                         str(args.points), str(args.batches), f"{tmp}/{model}",
-                                         args.device])
+                r = run_child(
+                    __file__,
+                    [
+                        "--child",
+                        model,
+                        mode,
+                        str(args.batch_size),
+                        str(args.points),
+                        str(args.batches),
+                        f"{tmp}/{model}",
+                        args.device,
+                    ],
+                )
                 row[mode] = r
             plain = row["plain"]["step"]
             row["ratio_reldrop1"] = row["reldrop1"]["step"] / plain
@@ -98,12 +108,15 @@ def main() -> None:
             row["ratio_relevance"] = row["reldrop1"]["relevance"] / plain
             row["drop_share_of_step"] = row["reldrop1"]["drop"] / row["reldrop1"]["step"]
             rows.append(row)
-            print(f"{model:10s} plain {plain:7.3f}s {row['plain']['peak_mb']:6.0f}MB | relevance "
-                  f"{row['reldrop1']['relevance']:7.3f}s ({row['ratio_relevance']:.2f}x) | drop "
-                  f"{row['reldrop1']['drop'] * 1e3:6.2f}ms ({100 * row['drop_share_of_step']:.2f}%"
-                  f" of step) | RelDrop K=1 {row['reldrop1']['step']:7.3f}s "
-                  f"({row['ratio_reldrop1']:.2f}x) {row['reldrop1']['peak_mb']:6.0f}MB | K=5 "
-                  f"{row['reldrop5']['step']:7.3f}s ({row['ratio_reldrop5']:.2f}x)", flush=True)
+            print(
+                f"{model:10s} plain {plain:7.3f}s {row['plain']['peak_mb']:6.0f}MB | relevance "
+                f"{row['reldrop1']['relevance']:7.3f}s ({row['ratio_relevance']:.2f}x) | drop "
+                f"{row['reldrop1']['drop'] * 1e3:6.2f}ms ({100 * row['drop_share_of_step']:.2f}%"
+                f" of step) | RelDrop K=1 {row['reldrop1']['step']:7.3f}s "
+                f"({row['ratio_reldrop1']:.2f}x) {row['reldrop1']['peak_mb']:6.0f}MB | K=5 "
+                f"{row['reldrop5']['step']:7.3f}s ({row['ratio_reldrop5']:.2f}x)",
+                flush=True,
+            )
     targets = {"reldrop1_max": 2.0, "reldrop5_max": 1.3, "drop_share_max": 0.01}
     met = {
         "reldrop1": all(r["ratio_reldrop1"] <= 2.0 for r in rows),
@@ -131,12 +144,16 @@ def main() -> None:
 
 def plot(rows: list[dict], path: Path, where: str = "32 x 1024 points, CPU") -> None:
     fig, ax = figure(figsize=(7, 3.6))
-    keys = [("ratio_relevance", "relevance pass"), ("ratio_reldrop1", "RelDrop step, K=1"),
-            ("ratio_reldrop5", "RelDrop step, K=5")]
+    keys = [
+        ("ratio_relevance", "relevance pass"),
+        ("ratio_reldrop1", "RelDrop step, K=1"),
+        ("ratio_reldrop5", "RelDrop step, K=5"),
+    ]
     width = 0.8 / len(keys)
     for i, (key, label) in enumerate(keys):
-        ax.bar([j + i * width for j in range(len(rows))], [r[key] for r in rows], width,
-               label=label)
+        ax.bar(
+            [j + i * width for j in range(len(rows))], [r[key] for r in rows], width, label=label
+        )
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="plain step")
     ax.set_xticks([j + width for j in range(len(rows))], [r["model"] for r in rows])
     ax.set_ylabel("time / plain training step")
