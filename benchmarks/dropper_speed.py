@@ -49,11 +49,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, figure, interleaved, machine, save_figure, write_result
+from common import (
+    RESULTS,
+    benchmark_clouds,
+    figure,
+    interleaved,
+    machine,
+    save_figure,
+    write_result,
+)
 from torch import Tensor
 from torch_geometric.data import Batch
 
-from reldrop3d.bench import sphere_clouds, step_trainer, time_steps
+from reldrop3d.bench import step_trainer, time_steps
 from reldrop3d.drop import RateMatchedDrop, RelDrop, relevance_mask
 
 ALPHA, BETA, MIN_POINTS = 0.5, 0.5, 32
@@ -136,8 +144,8 @@ def loop_threshold_gpu(pos: Tensor, relevance: Tensor, ptr: list[int], rng) -> T
 
 
 def make_batch(num_clouds: int, num_points: int, device: str, seed: int = 0):
-    """A PyG batch of random clouds and a skewed (LRP-like) relevance ``[P]``."""
-    batch = Batch.from_data_list(sphere_clouds(num_clouds, num_points, 40, seed)).to(device)
+    """A PyG batch of benchmark clouds and a skewed (LRP-like) relevance ``[P]``."""
+    batch = Batch.from_data_list(benchmark_clouds(num_clouds, num_points, seed=seed)[0]).to(device)
     g = torch.Generator().manual_seed(seed)
     relevance = torch.empty(num_clouds * num_points).exponential_(generator=g).pow_(2)
     return batch, relevance.to(device)
@@ -201,8 +209,8 @@ def bench_size(num_clouds: int, num_points: int, device: str, quick: bool) -> di
 
 def training_step_time(num_clouds: int, num_points: int, steps: int) -> float:
     """Median seconds of one plain training step of ``build("pointnet", 40)`` (the trainer's:
-    augmentation, forward, backward, Adam) on batches of random clouds of this size."""
-    clouds = sphere_clouds(num_clouds * (steps + 1), num_points, 40)
+    augmentation, forward, backward, Adam) on batches of benchmark clouds of this size."""
+    clouds, _ = benchmark_clouds(num_clouds * (steps + 1), num_points)
     with tempfile.TemporaryDirectory() as tmp:
         return time_steps(*step_trainer("pointnet", "plain", clouds, num_clouds, tmp))["step"]
 

@@ -1,7 +1,14 @@
 """reldrop3d.bench: the timings behind ``reldrop3d bench`` and ``benchmarks/step_cost.py``."""
 
+import importlib
+from pathlib import Path
+
+import pytest
+
 from reldrop3d.bench import CloudList, step_trainer, time_phases, time_steps
 from reldrop3d.data import SyntheticShapes, random_subset
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def shapes(count: int, num_points: int = 48) -> CloudList:
@@ -26,3 +33,13 @@ def test_the_other_modes_warm_up_on_the_first_batch_and_time_the_phases(tmp_path
     phases = time_phases(trainer, batches, drop_repeats=2)
     assert phases["relevance"] > 0 and phases["drop"] > 0
     assert 32 <= phases["points_after_drop"] <= 48  # min_points 32 of 48
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "common")
+)
+def test_every_benchmark_script_imports(script, monkeypatch):
+    """A benchmark imports what it times from the package; a renamed helper breaks it here."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = importlib.import_module(script)
+    assert callable(module.main)
