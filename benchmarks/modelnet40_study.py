@@ -531,16 +531,9 @@ def plots(results: dict, summary: dict, changes: dict, seeds: list[int], stem: P
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
 
-    corr = [
-        "clean",
-        "scale",
-        "jitter",
-        "rotate",
-        "drop_global",
-        "drop_local",
-        "add_global",
-        "add_local",
-    ]
+    from reldrop3d.evaluate import CORRUPTIONS
+
+    corr = ["clean", *CORRUPTIONS]
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / len(arms)
     for i, arm in enumerate(arms):

@@ -17,10 +17,8 @@ from reldrop3d.drop import (
     random_point_mask,
     relevance_mask,
 )
-
-MODES = ("threshold", "topk", "sample")
-FILLS = ("remove", "zero", "first")
-
+from reldrop3d.names import DROP_MODES as MODES
+from reldrop3d.names import FILLS
 
 # ---------------------------------------------------------------------------
 # helpers
