@@ -35,13 +35,13 @@ from reldrop3d.evaluate._corruptions import LEVELS, resolve
 from reldrop3d.evaluate._running import (
     base_seed,
     class_names,
-    eval_mode,
     labels_of,
     mean_defined,
     num_classes_of,
     resolve_device,
     seeded,
 )
+from reldrop3d.models._base import in_mode
 
 #: DGCNN's accuracy on ModelNet-C (clean, and each corruption averaged over its levels),
 #: the reference of the paper's mCE / RmCE (``DGCNN_OA`` in ``modelnetc_utils/eval.py``).
@@ -106,7 +106,7 @@ def _predict(
     """``(pred [M], target [M], summed cross-entropy)`` over every cloud, on the CPU."""
     device = resolve_device(model, device)
     preds, targets, loss = [], [], 0.0
-    with eval_mode(model):
+    with in_mode(model, training=False):
         for batch in loader:
             batch = batch.to(device)
             if transform is not None:

@@ -35,7 +35,6 @@ from reldrop3d.evaluate._running import (
     Relevance,
     base_seed,
     class_names,
-    eval_mode,
     explained_batches,
     mean_defined,
     method_name,
@@ -43,6 +42,7 @@ from reldrop3d.evaluate._running import (
     relevance_function,
     resolve_device,
 )
+from reldrop3d.models._base import in_mode
 
 _REL_TOL = 1e-6  # relative tolerance of the mass-fraction threshold
 
@@ -100,7 +100,7 @@ def attribution_report(
     if not all(0 < q <= 1 for q in shares):
         raise ValueError(f"shares must lie in (0, 1], got {list(shares)}")
     clouds: list[dict[str, Tensor]] = []
-    with eval_mode(model):
+    with in_mode(model, training=False):
         for batch, label, goal, gen in explained_batches(
             model, loader, target, seed, device, "attribution"
         ):

@@ -32,12 +32,12 @@ from reldrop3d.evaluate._corruptions import rank_in_row
 from reldrop3d.evaluate._running import (
     Relevance,
     base_seed,
-    eval_mode,
     explained_batches,
     method_name,
     relevance_function,
     resolve_device,
 )
+from reldrop3d.models._base import in_mode
 
 #: Removal orders.
 ORDERS = ("morf", "lerf", "random")
@@ -91,7 +91,7 @@ def deletion_curves(
     seed = base_seed(seed, generator)
     sums = {o: torch.zeros(len(fractions), len(METRICS), dtype=torch.float64) for o in orders}
     total = 0
-    with eval_mode(model):
+    with in_mode(model, training=False):
         for batch, label, goal, gen in explained_batches(
             model, loader, target, seed, device, "deletion"
         ):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -14,18 +13,6 @@ from reldrop3d.data.batching import describe
 #: A relevance method name of :func:`reldrop3d.relevance.point_relevance`, or a
 #: callable ``(model, batch) -> relevance [P]``.
 Relevance = str | Callable[[nn.Module, object], Tensor]
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode and restore every submodule's mode afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def resolve_device(model: nn.Module, device: str | torch.device | None) -> torch.device:

@@ -1,12 +1,28 @@
-"""What the classifiers share: reading a batch, the max-pooled forward, ``reset_parameters``
-and ``__repr__``."""
+"""What the classifiers share: reading a batch, the max-pooled forward, ``reset_parameters``,
+``__repr__``, and running a model in a mode that is restored afterwards."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
 
 from reldrop3d.models.pool import global_max_pool
+
+
+@contextmanager
+def in_mode(model: torch.nn.Module, training: bool) -> Iterator[torch.nn.Module]:
+    """``model.train(training)`` inside the block; every submodule's own mode restored on
+    exit, exceptions included."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def cloud_inputs(data, model: torch.nn.Module) -> tuple[Tensor | None, Tensor, Tensor, int]:

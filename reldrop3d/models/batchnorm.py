@@ -7,6 +7,8 @@ from collections.abc import Iterable
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from reldrop3d.models._base import in_mode
+
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: torch.nn.Module, batches: Iterable) -> torch.nn.Module:
@@ -21,17 +23,14 @@ def recalibrate_batchnorm(model: torch.nn.Module, batches: Iterable) -> torch.nn
     """
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     saved = [(m, m.momentum) for m in norms]
-    modes = [(m, m.training) for m in model.modules()]
     try:
         for m in norms:
             m.reset_running_stats()
             m.momentum = None
-        model.train()
-        for batch in batches:
-            model(batch)
+        with in_mode(model, training=True):
+            for batch in batches:
+                model(batch)
     finally:
         for m, momentum in saved:
             m.momentum = momentum
-        for m, training in modes:
-            m.training = training
     return model

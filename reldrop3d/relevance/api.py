@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
+from reldrop3d.models._base import in_mode
 from reldrop3d.names import LRP_SEEDS as SEEDS
 from reldrop3d.names import RELEVANCE_METHODS as METHODS
 from reldrop3d.relevance.fast import fast_lrp, supports_fast
@@ -30,17 +31,14 @@ def explaining(model: torch.nn.Module, keep_param_grad: bool = False) -> Iterato
     and frozen parameters (input gradients only) inside the block; every module's mode and
     every parameter's ``requires_grad`` restored on exit, exceptions included.
     ``keep_param_grad=True`` leaves ``requires_grad`` as it is."""
-    modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
-        model.eval()
-        if not keep_param_grad:
-            for p, _ in flags:
-                p.requires_grad_(False)
-        yield model
+        with in_mode(model, training=False):
+            if not keep_param_grad:
+                for p, _ in flags:
+                    p.requires_grad_(False)
+            yield model
     finally:
-        for m, training in modes:
-            m.training = training
         for p, flag in flags:
             p.requires_grad_(flag)
 
