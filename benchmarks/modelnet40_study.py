@@ -32,7 +32,7 @@ Presets:
            held out for validation), 256 points, 100 epochs, cosine schedule to
            zero, the epochs chosen beforehand on the none arm's training and
            validation curves; 5 seeds, the full test split. About 2 hours of
-           training and 1.6 of evaluation on a 2-core CPU with --jobs 2; resumable.
+           training and 1.4 of evaluation (measured) on a 2-core CPU with --jobs 2; resumable.
   cpu      the earlier 7-epoch study (PointNet, 512 points, 2 seeds, a 512-cloud
            test subset): too short for a regulariser to matter; kept as what it is.
   paper    the published schedule (PointNet++ SSG, 1,024 points, 100 epochs), for a GPU.
